@@ -1,0 +1,53 @@
+// The single registry of ringmaster's stable error codes. A code is never reused or renamed;
+// docs/errors.md lists every one (src/lib/error-codes.test.ts keeps the two in step).
+
+export const errorCodes = {
+  // configuration and start-up
+  RM_CONFIG_INVALID: { status: 500, summary: 'The configuration file does not match the schema.' },
+  RM_CONFIG_UNREADABLE: { status: 500, summary: 'The configuration file cannot be read or is not YAML.' },
+  RM_STATE_DIR: { status: 500, summary: 'The state directory cannot be created or used.' },
+
+  // the CA directory and its lock
+  RM_CA_DIR_INVALID: { status: 500, summary: 'A file in the CA directory is missing or corrupt; the message names it.' },
+  RM_CA_DIR_EXISTS: { status: 409, summary: 'A CA already exists where setup or import was asked to create one.' },
+  RM_CA_NOT_INITIALISED: { status: 500, summary: 'No CA exists yet in the state directory (run `ringmaster ca setup` or `serve`).' },
+  RM_CA_LOCK_TIMEOUT: { status: 503, summary: 'Another process held the CA directory lock for too long.' },
+  RM_CA_IMPORT_INVALID: { status: 400, summary: 'The directory given to `ca import` is not a usable puppetserver CA.' },
+
+  // certificate requests
+  RM_CA_CSR_MALFORMED: { status: 400, summary: 'The body is not one PEM certificate request that can be parsed.' },
+  RM_CA_CSR_SIGNATURE: { status: 400, summary: "The certificate request's signature does not verify against its own key." },
+  RM_CA_CSR_SUBJECT_MISMATCH: { status: 400, summary: 'The CSR common name differs from the name in the URL.' },
+  RM_CA_CERTNAME_INVALID: { status: 400, summary: 'The certname breaks the Puppet naming rules (case, characters, labels).' },
+  RM_CA_CSR_DUPLICATE: { status: 400, summary: 'The name already has a signed, revoked or pending certificate.' },
+  RM_CA_CSR_ALT_NAMES: { status: 400, summary: 'The CSR asks for subject alternative names, which are not allowed here.' },
+  RM_CA_CSR_AUTH_EXTENSION: { status: 400, summary: 'The CSR asks for authorization extensions, which are not allowed here.' },
+  RM_CA_CSR_EXTENSION_FORBIDDEN: { status: 400, summary: 'The CSR asks for an extension no CSR may carry (pp_cli_auth, or one outside the Puppet arcs).' },
+  RM_CA_CSR_ATTRIBUTE_FORBIDDEN: { status: 400, summary: 'The CSR carries an attribute that is not allowed.' },
+
+  // certificates and status
+  RM_CA_NOT_FOUND: { status: 404, summary: 'No certificate, request or status exists for that name.' },
+  RM_CA_NO_CSR: { status: 409, summary: 'Signing was asked for a name with no pending certificate request.' },
+  RM_CA_NOT_SIGNED: { status: 409, summary: 'Revocation was asked for a name with no signed certificate.' },
+  RM_CA_BAD_REQUEST: { status: 400, summary: 'The CA API request body or parameters are invalid.' },
+  RM_CA_UNSUPPORTED_MEDIA: { status: 415, summary: 'The CA API request has a Content-Type it does not accept.' },
+  RM_CA_RENEWAL_DISABLED: { status: 404, summary: 'Certificate renewal is off (ca.autoRenewal.enabled).' },
+  RM_CA_RENEWAL_FOREIGN: { status: 403, summary: 'The certificate presented for renewal was not issued by this CA.' },
+  RM_CA_TTL_INVALID: { status: 400, summary: 'A requested certificate lifetime is not a positive whole number of seconds within limits.' },
+  RM_CA_TOKEN_INVALID: { status: 400, summary: 'An autosign token request is invalid (name, lifetime).' },
+
+  // the HTTPS listener
+  RM_BODY_TOO_LARGE: { status: 413, summary: 'The request body exceeds the limit for this endpoint.' },
+  RM_PATH_INVALID: { status: 400, summary: 'The request path is ambiguous (encoded slash, dot segment, control character) and is refused.' },
+  RM_NOT_FOUND: { status: 404, summary: 'No endpoint serves this path.' },
+  RM_METHOD_NOT_ALLOWED: { status: 405, summary: 'The endpoint exists but not for this method.' },
+  RM_AUTH_REQUIRED: { status: 403, summary: 'The endpoint needs a verified client certificate and none was presented.' },
+  RM_AUTH_FORBIDDEN: { status: 403, summary: 'The verified client certificate is not allowed to use this endpoint.' },
+  RM_TLS_PEER_REJECTED: { status: 403, summary: 'The client certificate presented did not verify (unknown issuer, revoked, expired).' },
+  RM_INTERNAL: { status: 500, summary: 'An unexpected internal error; the log has the cause.' },
+
+  // command line
+  RM_CLI_USAGE: { status: 400, summary: 'A command was called with invalid arguments.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
