@@ -1,0 +1,149 @@
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket, SecureContextOptions } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { RingmasterError, errorMessage } from '../lib/errors.ts';
+import type { Log } from '../observability/log.ts';
+import { checkRequestTarget } from './path.ts';
+import { peerOf, type Peer } from './peer.ts';
+import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
+
+// One HTTPS listener. It asks for a client certificate without requiring one (agents bootstrap
+// without), lets OpenSSL verify what is presented against the CA bundle and CRL, and refuses
+// every request on a connection whose certificate did not verify. The TLS context is swapped in
+// place when the CRL changes, and each request re-checks the serial so that a revocation also
+// reaches connections that were kept alive from before it.
+
+export type TlsMaterial = { key: string; cert: string; ca: string; crl: string };
+export type Dispatch = (req: ServiceRequest) => Promise<ServiceResponse>;
+
+export type ListenerOptions = {
+  name: string;
+  address: string;
+  port: number;
+  requestHeaderTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  tls: TlsMaterial;
+  dispatch: Dispatch;
+  isRevoked: (serial: bigint) => boolean;
+  log: Log;
+};
+
+export class Listener {
+  readonly name: string;
+  #server: Server;
+  #options: ListenerOptions;
+  #log: Log;
+
+  constructor(options: ListenerOptions) {
+    this.name = options.name;
+    this.#options = options;
+    this.#log = options.log;
+    this.#server = createServer({
+      ...secureOptions(options.tls),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      requestTimeout: 0,
+      headersTimeout: options.requestHeaderTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+    });
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void this.#handle(req, res);
+    });
+    this.#server.on('tlsClientError', (err: Error) => {
+      this.#log.debug({ listener: this.name, err: errorMessage(err) }, 'TLS handshake failed');
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.address, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  /** New handshakes use the new material at once; nothing is restarted. */
+  updateTls(tls: TlsMaterial): void {
+    this.#server.setSecureContext(secureOptions(tls));
+  }
+
+  /** Stops accepting, lets requests in flight finish until the deadline, then closes what is left. */
+  async close(deadlineMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const timer = setTimeout(() => this.#server.closeAllConnections(), deadlineMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let response: ServiceResponse;
+    try {
+      const peer = this.#peer(req.socket as TLSSocket);
+      if (peer.kind === 'rejected') {
+        throw new RingmasterError('RM_TLS_PEER_REJECTED', `client certificate${peer.certname ? ` for ${peer.certname}` : ''} refused: ${peer.reason}`);
+      }
+      const target = checkRequestTarget(req.url);
+      response = await this.#options.dispatch({
+        method: req.method ?? 'GET',
+        path: target.path,
+        segments: target.segments,
+        query: target.query,
+        headers: req.headers,
+        peer,
+        body: (limit) => readBody(req, limit),
+      });
+    } catch (err) {
+      if (!(err instanceof RingmasterError) || err.code === 'RM_INTERNAL') {
+        this.#log.error({ err, url: req.url }, 'request failed');
+      }
+      response = errorResponse(err instanceof RingmasterError ? err : new RingmasterError('RM_INTERNAL', 'internal error', { cause: err }));
+    }
+    this.#send(req, res, response);
+  }
+
+  #peer(socket: TLSSocket): Peer {
+    const peer = peerOf(socket);
+    if (peer.kind === 'verified' && this.#options.isRevoked(peer.cert.serial)) {
+      return { kind: 'rejected', reason: 'certificate revoked', certname: peer.certname };
+    }
+    return peer;
+  }
+
+  #send(req: IncomingMessage, res: ServerResponse, r: ServiceResponse): void {
+    const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+    const headers: Record<string, string | number> = { ...r.headers };
+    if (body !== undefined && r.status !== 204 && r.status !== 304) headers['content-length'] = body.length;
+    // A request body we did not read would otherwise be parsed as the next request.
+    if (!req.complete) headers.connection = 'close';
+    res.writeHead(r.status, headers);
+    res.end(req.method === 'HEAD' || r.status === 204 || r.status === 304 ? undefined : body);
+  }
+}
+
+function secureOptions(tls: TlsMaterial): SecureContextOptions {
+  return { key: tls.key, cert: tls.cert, ca: tls.ca, crl: tls.crl };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit) throw new RingmasterError('RM_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) throw new RingmasterError('RM_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,29 @@
+import { RingmasterError } from '../lib/errors.ts';
+
+// Paths are checked, never rewritten: ringmaster decides on exactly the path the backend will
+// see, so any form that two parsers could read differently is refused outright.
+
+export type CheckedPath = { path: string; segments: string[]; query: URLSearchParams };
+
+const encodedSeparator = /%(2f|5c|00)/i;
+const controlChar = /[\u0000-\u001f\u007f]/;
+
+export function checkRequestTarget(target: string | undefined): CheckedPath {
+  if (!target || !target.startsWith('/')) throw new RingmasterError('RM_PATH_INVALID', 'request target must be an absolute path');
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  const rawQuery = q === -1 ? '' : target.slice(q + 1);
+  if (encodedSeparator.test(rawPath)) throw new RingmasterError('RM_PATH_INVALID', 'encoded "/", "\\" or NUL in the path is refused');
+  if (rawPath.includes('\\')) throw new RingmasterError('RM_PATH_INVALID', 'backslash in the path is refused');
+  if (rawPath.includes('//')) throw new RingmasterError('RM_PATH_INVALID', 'empty path segment ("//") is refused');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    throw new RingmasterError('RM_PATH_INVALID', 'malformed percent-encoding in the path');
+  }
+  if (controlChar.test(decoded)) throw new RingmasterError('RM_PATH_INVALID', 'control character in the path is refused');
+  const segments = decoded.split('/').slice(1);
+  if (segments.some((s) => s === '.' || s === '..')) throw new RingmasterError('RM_PATH_INVALID', 'dot segment in the path is refused');
+  return { path: decoded, segments, query: new URLSearchParams(rawQuery) };
+}

@@ -1,0 +1,236 @@
+// Starts a real Puppet Server (Debian's 7.9.5 jar) as a certificate authority in a private config
+// tree, for the benchmark and for tests that need files only Puppet's own tools produce.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { makeTempDir, pollUntil, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
+
+const packagedConf = '/etc/puppet/puppetserver/conf.d';
+const packagedServices = '/etc/puppet/puppetserver/services.d';
+const jar = '/usr/share/puppetserver/puppetserver.jar';
+
+/** A TCP port the kernel just handed out on loopback; released again before returning. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET over TLS without verifying the peer: only used to ask a local server for its status. */
+export function insecureGet(port: number, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method: 'GET', rejectUnauthorized: false, timeout: timeoutMs, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export type PuppetserverOptions = {
+  certname?: string;
+  autosign?: boolean;
+  /** Key length for the CA and server keys; unset keeps Puppet's default of 4096. */
+  keylength?: number;
+  heap?: string;
+  startTimeoutMs?: number;
+};
+
+export type Puppetserver = {
+  port: number;
+  root: string;
+  cadir: string;
+  ssldir: string;
+  certname: string;
+  /** stdout and stderr of the JVM so far, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+};
+
+// Logs to stdout only: the packaged logback.xml also writes /var/log/puppetserver.
+const logback = `<configuration>
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{HH:mm:ss.SSS} %-5p [%c{2}] %m%n</pattern></encoder>
+  </appender>
+  <logger name="org.eclipse.jetty" level="WARN"/>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+`;
+
+async function writeConfigTree(root: string, port: number, o: Required<Pick<PuppetserverOptions, 'certname'>> & PuppetserverOptions): Promise<void> {
+  const confd = join(root, 'conf.d');
+  const servicesd = join(root, 'services.d');
+  for (const d of ['conf.d', 'services.d', 'confdir', 'code', 'var', 'run', 'log', 'jruby-gems']) {
+    await mkdir(join(root, d), { recursive: true });
+  }
+  for (const f of await readdir(packagedConf)) await copyFile(join(packagedConf, f), join(confd, f));
+  for (const f of await readdir(packagedServices)) await copyFile(join(packagedServices, f), join(servicesd, f));
+  await writeFile(join(root, 'logback.xml'), logback);
+  await writeFile(join(confd, 'global.conf'), `global: { logging-config: ${JSON.stringify(join(root, 'logback.xml'))} }\n`);
+  await writeFile(
+    join(confd, 'webserver.conf'),
+    `webserver: {\n  client-auth: want\n  ssl-host: 127.0.0.1\n  ssl-port: ${port}\n}\n`,
+  );
+  // One JRuby instance: the CA path never borrows one, and each extra instance adds start time.
+  await writeFile(
+    join(confd, 'puppetserver.conf'),
+    `jruby-puppet: {
+  ruby-load-path: [/usr/lib/puppetserver/ruby/vendor_ruby]
+  gem-home: ${JSON.stringify(join(root, 'jruby-gems'))}
+  gem-path: [\${jruby-puppet.gem-home}, "/usr/lib/puppetserver/vendored-jruby-gems"]
+  server-conf-dir: ${JSON.stringify(join(root, 'confdir'))}
+  server-code-dir: ${JSON.stringify(join(root, 'code'))}
+  server-var-dir: ${JSON.stringify(join(root, 'var'))}
+  server-run-dir: ${JSON.stringify(join(root, 'run'))}
+  server-log-dir: ${JSON.stringify(join(root, 'log'))}
+  max-active-instances: 1
+}
+http-client: {}
+profiler: {}
+`,
+  );
+  const conf = [
+    '[main]',
+    `certname = ${o.certname}`,
+    `ssldir = ${join(root, 'ssl')}`,
+    ...(o.keylength ? [`keylength = ${o.keylength}`] : []),
+    '[server]',
+    `cadir = ${join(root, 'ca')}`,
+    `autosign = ${o.autosign ? 'true' : 'false'}`,
+    '',
+  ];
+  await writeFile(join(root, 'confdir', 'puppet.conf'), conf.join('\n'));
+}
+
+/**
+ * Starts puppetserver with its own confdir, cadir, vardir and ssldir on 127.0.0.1:<free port>
+ * and resolves once /status/v1/simple says "running" (about 35 s on two cores). The CA is created
+ * at first start, as on a fresh install.
+ */
+export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise<Puppetserver> {
+  const o = { certname: 'puppetserver.test', ...opts };
+  const root = await makeTempDir('puppetserver');
+  const port = await freePort();
+  await writeConfigTree(root, port, o);
+  const heap = o.heap ?? '1g';
+  const child: ChildProcess = spawn(
+    '/usr/bin/java',
+    [
+      `-Xms${heap}`,
+      `-Xmx${heap}`,
+      '-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger',
+      '-Djruby.lib=/usr/share/jruby/lib',
+      `-Dlogback.configurationFile=${join(root, 'logback.xml')}`,
+      '-jar',
+      jar,
+      '--config',
+      join(root, 'conf.d'),
+      '--bootstrap-config',
+      join(root, 'services.d'),
+    ],
+    { cwd: '/usr/share/puppetserver', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: root } },
+  );
+  let output = '';
+  const keep = (d: Buffer): void => {
+    output = (output + d.toString('utf8')).slice(-64 * 1024);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited: string | undefined;
+  const exitedP = new Promise<void>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = `exit ${code ?? signal}`;
+      resolve();
+    });
+  });
+
+  const stop = async (): Promise<void> => {
+    if (exited === undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exitedP;
+      clearTimeout(timer);
+    }
+    await rm(root, { recursive: true, force: true });
+  };
+
+  try {
+    await pollUntil(
+      'puppetserver /status/v1/simple = running',
+      async () => {
+        if (exited !== undefined) throw new Error(`puppetserver stopped (${exited})`);
+        const res = await insecureGet(port, '/status/v1/simple', 2_000);
+        return res.status === 200 && res.body.trim() === 'running' ? true : undefined;
+      },
+      { timeoutMs: o.startTimeoutMs ?? 120_000, intervalMs: 500 },
+    );
+  } catch (err) {
+    const tail = output.split('\n').slice(-40).join('\n');
+    await stop();
+    throw new Error(`${(err as Error).message}\n--- puppetserver output (tail)\n${tail}`);
+  }
+  return {
+    port,
+    root,
+    cadir: join(root, 'ca'),
+    ssldir: join(root, 'ssl'),
+    certname: o.certname,
+    log: () => output,
+    stop,
+  };
+}
+
+export type OfflineCa = {
+  /** The CA directory `puppetserver ca setup` wrote (ca_crt.pem, ca_key.pem, serial, signed/, …). */
+  cadir: string;
+  ssldir: string;
+  confFile: string;
+  /** Signs `certname` with the CA key on disk, the way `puppetserver ca generate --ca-client` does. */
+  generate(certname: string): Promise<RunResult>;
+};
+
+/**
+ * `puppetserver ca setup` into `dir`: a root and an intermediate CA plus a server cert, written
+ * the way a real installation's CA directory looks. The CLI's offline actions first probe
+ * https://server:port/status/v1/simple/ca and only go ahead on "connection refused", so the
+ * config points at a loopback port nothing listens on.
+ */
+export async function caSetup(dir: string, { certname = 'oldca.test', keylength = 2048 } = {}): Promise<OfflineCa> {
+  const cadir = join(dir, 'ca');
+  const ssldir = join(dir, 'ssl');
+  await mkdir(dir, { recursive: true });
+  const confFile = await writeCaCliConf(join(dir, 'puppet.conf'), {
+    certname,
+    server: '127.0.0.1',
+    port: await freePort(),
+    cadir,
+    ssldir,
+    hostcert: join(ssldir, 'certs', `${certname}.pem`),
+    hostprivkey: join(ssldir, 'private_keys', `${certname}.pem`),
+    localcacert: join(ssldir, 'certs', 'ca.pem'),
+    hostcrl: join(ssldir, 'crl.pem'),
+    keylength,
+  });
+  const res = await puppetserverCaCli(['setup'], { confFile });
+  if (res.code !== 0) throw new Error(`puppetserver ca setup failed (${res.code}): ${res.stdout}${res.stderr}`);
+  return {
+    cadir,
+    ssldir,
+    confFile,
+    generate: (name) => puppetserverCaCli(['generate', '--ca-client', '--certname', name], { confFile }),
+  };
+}
