@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allowListEntryProblem, allowListMatches, parseAllowList } from './allowlist.ts';
 
-test('entries match certnames as puppetserver autosign.conf does', async (t) => {
+void test('entries match certnames as puppetserver autosign.conf does', async (t) => {
   const cases: [entry: string, certname: string, matches: boolean][] = [
     ['*', 'anything.example.com', true],
     ['*', 'localhost', true],
@@ -38,7 +38,7 @@ test('entries match certnames as puppetserver autosign.conf does', async (t) => 
   }
 });
 
-test('allowListMatches returns the first entry that matched', () => {
+void test('allowListMatches returns the first entry that matched', () => {
   const entries = ['db.example.com', '*.example.com', '*'];
   assert.equal(allowListMatches(entries, 'web.example.com'), '*.example.com');
   assert.equal(allowListMatches(entries, 'db.example.com'), 'db.example.com');
@@ -46,7 +46,7 @@ test('allowListMatches returns the first entry that matched', () => {
   assert.equal(allowListMatches([], 'x.other.org'), undefined);
 });
 
-test('entry validation', async (t) => {
+void test('entry validation', async (t) => {
   const cases: [entry: string, problem: string | undefined][] = [
     ['*', undefined],
     ['*.example.com', undefined],
@@ -70,7 +70,7 @@ test('entry validation', async (t) => {
   }
 });
 
-test('parseAllowList reads autosign.conf lines', () => {
+void test('parseAllowList reads autosign.conf lines', () => {
   const text = [
     '# autosign.conf',
     '',
@@ -92,7 +92,7 @@ test('parseAllowList reads autosign.conf lines', () => {
   ]);
 });
 
-test('parseAllowList of nothing is empty', () => {
+void test('parseAllowList of nothing is empty', () => {
   assert.deepEqual(parseAllowList([]), { entries: [], invalid: [] });
   assert.deepEqual(parseAllowList(['']), { entries: [], invalid: [] });
 });

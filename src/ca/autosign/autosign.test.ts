@@ -36,21 +36,21 @@ function req(certname: string, challengePassword?: string) {
   return { certname, csrPem, challengePassword };
 }
 
-test('nothing configured signs nothing', async () => {
+void test('nothing configured signs nothing', async () => {
   const autosign = createAutosign(off, { clock: systemClock });
   assert.deepEqual(await autosign.decide(req('a.example.com', 'whatever')), {
     sign: false, mechanism: 'none', reason: 'no autosign rule matched',
   });
 });
 
-test('all signs everything, before any token is spent', async () => {
+void test('all signs everything, before any token is spent', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   const autosign = createAutosign({ ...off, all: true, tokens: true }, { tokens, clock: systemClock });
   assert.deepEqual(await autosign.decide(req('a.example.com', token)), { sign: true, mechanism: 'all', reason: 'ca.autosign.all is on' });
   assert.deepEqual(await tokens.consume('a.example.com', token), { ok: true });
 });
 
-test('a valid token signs and is spent', async () => {
+void test('a valid token signs and is spent', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   const autosign = createAutosign({ ...off, tokens: true }, { tokens, clock: systemClock });
   assert.deepEqual(await autosign.decide(req('a.example.com', token)), {
@@ -61,7 +61,7 @@ test('a valid token signs and is spent', async () => {
   });
 });
 
-test('an expired token says so', async () => {
+void test('an expired token says so', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   clock.advance(2 * hour);
   const autosign = createAutosign({ ...off, tokens: true }, { tokens, clock });
@@ -70,13 +70,13 @@ test('an expired token says so', async () => {
   });
 });
 
-test('a token is tried before the allow list', async () => {
+void test('a token is tried before the allow list', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   const autosign = createAutosign({ ...off, tokens: true, allow: ['*.example.com'] }, { tokens, clock: systemClock });
   assert.equal((await autosign.decide(req('a.example.com', token))).mechanism, 'token');
 });
 
-test('a failed token falls through to later mechanisms and says why it failed', async () => {
+void test('a failed token falls through to later mechanisms and says why it failed', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   const autosign = createAutosign({ ...off, tokens: true, allow: ['*.example.com'] }, { tokens, clock: systemClock });
   assert.deepEqual(await autosign.decide(req('b.example.com', token)), {
@@ -87,7 +87,7 @@ test('a failed token falls through to later mechanisms and says why it failed', 
   });
 });
 
-test('tokens are ignored when disabled or when the CSR has no challengePassword', async () => {
+void test('tokens are ignored when disabled or when the CSR has no challengePassword', async () => {
   const { token } = await tokens.create('a.example.com', hour);
   const disabled = createAutosign(off, { tokens, clock: systemClock });
   assert.equal((await disabled.decide(req('a.example.com', token))).mechanism, 'none');
@@ -97,7 +97,7 @@ test('tokens are ignored when disabled or when the CSR has no challengePassword'
   assert.deepEqual(await tokens.consume('a.example.com', token), { ok: true });
 });
 
-test('a broken token store does not break the request', async () => {
+void test('a broken token store does not break the request', async () => {
   await writeFile(tokens.path, 'not json');
   const autosign = createAutosign({ ...off, tokens: true, allow: ['a.example.com'] }, { tokens, clock: systemClock });
   const decision = await autosign.decide(req('a.example.com', 'anything'));
@@ -105,7 +105,7 @@ test('a broken token store does not break the request', async () => {
   assert.match(decision.reason, /^token could not be checked \(.*autosign-tokens\.json.*\); matched a\.example\.com in ca\.autosign\.allow$/);
 });
 
-test('the configured allow list', async () => {
+void test('the configured allow list', async () => {
   const autosign = createAutosign({ ...off, allow: ['db.example.com', '*.dev.example.com'] }, { clock: systemClock });
   assert.deepEqual(await autosign.decide(req('x.dev.example.com')), {
     sign: true, mechanism: 'allowlist', reason: 'matched *.dev.example.com in ca.autosign.allow',
@@ -114,7 +114,7 @@ test('the configured allow list', async () => {
   assert.equal((await autosign.decide(req('web.example.com'))).sign, false);
 });
 
-test('an invalid configured allow list is refused at start-up', () => {
+void test('an invalid configured allow list is refused at start-up', () => {
   assert.throws(
     () => createAutosign({ ...off, allow: ['ok.example.com', 'bad entry'] }, { clock: systemClock }),
     (err) => isRingmasterError(err, 'RM_CONFIG_INVALID') && err.message.includes('ca.autosign.allow[1]'),
@@ -122,7 +122,7 @@ test('an invalid configured allow list is refused at start-up', () => {
   assert.throws(() => createAutosign({ ...off, tokens: true }, { clock: systemClock }), (err) => isRingmasterError(err));
 });
 
-test('the allow file is re-read when it changes, and a missing one approves nothing', async () => {
+void test('the allow file is re-read when it changes, and a missing one approves nothing', async () => {
   const file = join(dir, 'autosign.conf');
   const warnings: string[] = [];
   const autosign = createAutosign({ ...off, allowFile: file }, { clock: systemClock, warn: (m) => warnings.push(m) });
@@ -146,7 +146,7 @@ test('the allow file is re-read when it changes, and a missing one approves noth
   assert.equal((await autosign.decide(req('b.example.com'))).sign, false);
 });
 
-test('the configured list is consulted before the file', async () => {
+void test('the configured list is consulted before the file', async () => {
   const file = join(dir, 'autosign.conf');
   await writeFile(file, '*\n');
   const autosign = createAutosign({ ...off, allow: ['a.example.com'], allowFile: file }, { clock: systemClock });
@@ -154,7 +154,7 @@ test('the configured list is consulted before the file', async () => {
   assert.equal((await autosign.decide(req('b.example.com'))).reason, `matched * in ${file}`);
 });
 
-test('the policy executable decides when nothing earlier approved', async () => {
+void test('the policy executable decides when nothing earlier approved', async () => {
   const path = await script('policy.sh', '[ "$1" = "good.example.com" ] || { echo "no $1" >&2; exit 1; }\ngrep -q "BEGIN CERTIFICATE REQUEST" && echo "yes $1"');
   const autosign = createAutosign({ ...off, executable: { path, timeoutMs: 5000 } }, { clock: systemClock });
   assert.deepEqual(await autosign.decide(req('good.example.com')), {
@@ -167,7 +167,7 @@ test('the policy executable decides when nothing earlier approved', async () => 
   });
 });
 
-test('the allow list is tried before the executable, which then does not run', async () => {
+void test('the allow list is tried before the executable, which then does not run', async () => {
   const marker = join(dir, 'ran');
   const path = await script('policy.sh', `touch '${marker}'\nexit 1`);
   const autosign = createAutosign({ ...off, allow: ['a.example.com'], executable: { path, timeoutMs: 5000 } }, { clock: systemClock });
@@ -177,13 +177,13 @@ test('the allow list is tried before the executable, which then does not run', a
   assert.equal(existsSync(marker), true);
 });
 
-test('a failed token, then the executable: the reason carries both', async () => {
+void test('a failed token, then the executable: the reason carries both', async () => {
   const path = await script('policy.sh', 'exit 0');
   const autosign = createAutosign({ ...off, tokens: true, executable: { path, timeoutMs: 5000 } }, { tokens, clock: systemClock });
   assert.equal((await autosign.decide(req('a.example.com', 'psk-for-the-script'))).reason, `token not recognised; policy executable ${path} exited 0`);
 });
 
-test('a missing or hanging executable leaves the request pending', async () => {
+void test('a missing or hanging executable leaves the request pending', async () => {
   const missing = join(dir, 'missing');
   const a = createAutosign({ ...off, executable: { path: missing, timeoutMs: 5000 } }, { clock: systemClock });
   assert.deepEqual(await a.decide(req('a.example.com')), {

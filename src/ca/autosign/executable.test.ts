@@ -36,7 +36,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('exit 0 signs; the certname is argv[1] and the CSR is on stdin', async () => {
+void test('exit 0 signs; the certname is argv[1] and the CSR is on stdin', async () => {
   const path = await script('check.sh', [
     '[ "$1" = "agent1.example.com" ] || exit 3',
     "grep -q 'BEGIN CERTIFICATE REQUEST' || exit 4",
@@ -60,7 +60,7 @@ test('exit 0 signs; the certname is argv[1] and the CSR is on stdin', async () =
   assert.equal(noCsr.exitCode, 4);
 });
 
-test('a non-zero exit leaves the request pending', async () => {
+void test('a non-zero exit leaves the request pending', async () => {
   const path = await script('exit1.sh', 'cat >/dev/null\nexit 1');
   const result = await runPolicyExecutable({ path, certname: 'a.example.com', csrPem });
   assert.equal(result.sign, false);
@@ -68,7 +68,7 @@ test('a non-zero exit leaves the request pending', async () => {
   assert.equal(result.reason, `policy executable ${path} exited 1`);
 });
 
-test('a script killed by a signal does not sign', async () => {
+void test('a script killed by a signal does not sign', async () => {
   const path = await script('suicide.sh', 'kill -KILL $$');
   const result = await runPolicyExecutable({ path, certname: 'a.example.com', csrPem });
   assert.equal(result.sign, false);
@@ -76,7 +76,7 @@ test('a script killed by a signal does not sign', async () => {
   assert.equal(result.reason, `policy executable ${path} was killed by SIGKILL`);
 });
 
-test('a script that hangs is killed with its process group at the timeout', async () => {
+void test('a script that hangs is killed with its process group at the timeout', async () => {
   const pidFile = join(dir, 'sleep.pid');
   const path = await script('sleep.sh', `echo $$ > '${pidFile}'\nsleep 60`);
   const started = Date.now();
@@ -93,7 +93,7 @@ test('a script that hangs is killed with its process group at the timeout', asyn
   }
 });
 
-test('a script that ignores SIGTERM gets SIGKILL after the grace period', async () => {
+void test('a script that ignores SIGTERM gets SIGKILL after the grace period', async () => {
   const path = await script('stubborn.sh', "trap '' TERM\nsleep 60");
   const started = Date.now();
   const result = await runPolicyExecutable({ path, certname: 'a.example.com', csrPem, timeoutMs: 200, killGraceMs: 200 });
@@ -103,7 +103,7 @@ test('a script that ignores SIGTERM gets SIGKILL after the grace period', async 
   assert.match(result.reason, /timed out after 200ms$/);
 });
 
-test('a script that never reads stdin (EPIPE) still decides', async () => {
+void test('a script that never reads stdin (EPIPE) still decides', async () => {
   const path = await script('noread.sh', 'exit 0');
   // Far more than a pipe buffer, so the write is still in progress when the script exits.
   const big = csrPem + 'x'.repeat(4 * 1024 * 1024);
@@ -112,7 +112,7 @@ test('a script that never reads stdin (EPIPE) still decides', async () => {
   assert.equal(result.exitCode, 0);
 });
 
-test('a background job holding stdout does not delay the decision', async () => {
+void test('a background job holding stdout does not delay the decision', async () => {
   const pidFile = join(dir, 'bg.pid');
   const path = await script('bg.sh', `cat >/dev/null\nsleep 30 &\necho $! > '${pidFile}'\nexit 0`);
   const started = Date.now();
@@ -122,7 +122,7 @@ test('a background job holding stdout does not delay the decision', async () => 
   process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGTERM');
 });
 
-test('output is capped', async () => {
+void test('output is capped', async () => {
   const path = await script('chatty.sh', 'head -c 200000 /dev/zero | tr "\\000" a\nhead -c 100000 /dev/zero | tr "\\000" b >&2');
   const result = await runPolicyExecutable({ path, certname: 'a.example.com', csrPem, maxOutputBytes: 1024 });
   assert.equal(result.sign, true);
@@ -131,7 +131,7 @@ test('output is capped', async () => {
   assert.match(result.stderr, /\[98976 more bytes not kept\]$/);
 });
 
-test('a missing, non-executable or non-file path does not sign and does not throw', async () => {
+void test('a missing, non-executable or non-file path does not sign and does not throw', async () => {
   const missing = join(dir, 'missing.sh');
   const r1 = await runPolicyExecutable({ path: missing, certname: 'a.example.com', csrPem });
   assert.deepEqual([r1.sign, r1.reason], [false, `policy executable ${missing} does not exist`]);
@@ -146,7 +146,7 @@ test('a missing, non-executable or non-file path does not sign and does not thro
   assert.deepEqual([r3.sign, r3.reason], [false, `policy executable ${sub} is not a regular file`]);
 });
 
-test('an unparseable interpreter line does not sign', async () => {
+void test('an unparseable interpreter line does not sign', async () => {
   const path = join(dir, 'badinterp.sh');
   await writeFile(path, '#!/nonexistent/interpreter\nexit 0\n', { mode: 0o755 });
   const result = await runPolicyExecutable({ path, certname: 'a.example.com', csrPem });

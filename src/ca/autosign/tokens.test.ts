@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile, stat, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ManualClock } from '../../lib/clock.ts';
 import { isRingmasterError } from '../../lib/errors.ts';
@@ -29,7 +30,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('create then consume succeeds once; the second use is refused', async () => {
+void test('create then consume succeeds once; the second use is refused', async () => {
   const tokens = store();
   const { token, expiresAt } = await tokens.create('agent1.example.com', hour);
   assert.match(token, /^[A-Za-z0-9_-]{43}$/);
@@ -38,28 +39,28 @@ test('create then consume succeeds once; the second use is refused', async () =>
   assert.deepEqual(await tokens.consume('agent1.example.com', token), { ok: false, reason: 'used' });
 });
 
-test('the file holds hashes only, with mode 0600', async () => {
+void test('the file holds hashes only, with mode 0600', async () => {
   const { token } = await store().create('agent1.example.com', hour);
   const text = await readFile(path, 'utf8');
   assert.ok(!text.includes(token));
   assert.equal((await stat(path)).mode & 0o777, 0o600);
 });
 
-test('an expired token is refused', async () => {
+void test('an expired token is refused', async () => {
   const tokens = store();
   const { token } = await tokens.create('agent1.example.com', hour);
   clock.advance(hour);
   assert.deepEqual(await tokens.consume('agent1.example.com', token), { ok: false, reason: 'expired' });
 });
 
-test('a token is bound to its certname, and a refused attempt does not spend it', async () => {
+void test('a token is bound to its certname, and a refused attempt does not spend it', async () => {
   const tokens = store();
   const { token } = await tokens.create('agent1.example.com', hour);
   assert.deepEqual(await tokens.consume('agent2.example.com', token), { ok: false, reason: 'wrong-certname' });
   assert.deepEqual(await tokens.consume('agent1.example.com', token), { ok: true });
 });
 
-test('a glob token accepts any name under its domain, once', async () => {
+void test('a glob token accepts any name under its domain, once', async () => {
   const tokens = store();
   const { token } = await tokens.create('*.example.com', hour);
   assert.deepEqual(await tokens.consume('web1.other.org', token), { ok: false, reason: 'wrong-certname' });
@@ -67,7 +68,7 @@ test('a glob token accepts any name under its domain, once', async () => {
   assert.deepEqual(await tokens.consume('web2.example.com', token), { ok: false, reason: 'used' });
 });
 
-test('unknown tokens', async () => {
+void test('unknown tokens', async () => {
   const tokens = store();
   assert.deepEqual(await tokens.consume('a.example.com', 'nope'), { ok: false, reason: 'unknown' });
   await tokens.create('a.example.com', hour);
@@ -75,7 +76,7 @@ test('unknown tokens', async () => {
   assert.deepEqual(await tokens.consume('a.example.com', ''), { ok: false, reason: 'unknown' });
 });
 
-test('two concurrent consumes of one token: exactly one succeeds', async () => {
+void test('two concurrent consumes of one token: exactly one succeeds', async () => {
   const tokens = store();
   const { token } = await tokens.create('agent1.example.com', hour);
   const results = await Promise.all([
@@ -86,7 +87,7 @@ test('two concurrent consumes of one token: exactly one succeeds', async () => {
   assert.deepEqual(results.find((r) => !r.ok), { ok: false, reason: 'used' });
 });
 
-test('two stores on one file race for one token: exactly one succeeds', async () => {
+void test('two stores on one file race for one token: exactly one succeeds', async () => {
   const { token } = await store().create('agent1.example.com', hour);
   const a = store();
   const b = store();
@@ -99,7 +100,7 @@ test('two stores on one file race for one token: exactly one succeeds', async ()
   assert.equal(results.filter((r) => r.ok).length, 1);
 });
 
-test('a second store on the same file sees the first one\'s state', async () => {
+void test('a second store on the same file sees the first one\'s state', async () => {
   const first = store();
   const { token } = await first.create('agent1.example.com', hour);
   const second = store();
@@ -111,7 +112,7 @@ test('a second store on the same file sees the first one\'s state', async () => 
   assert.equal(info?.usedAt?.getTime(), clock.now());
 });
 
-test('list shows tokens without the secret', async () => {
+void test('list shows tokens without the secret', async () => {
   const tokens = store();
   const { token, expiresAt } = await tokens.create('a.example.com', hour);
   const list = await tokens.list();
@@ -124,7 +125,7 @@ test('list shows tokens without the secret', async () => {
   assert.ok(!JSON.stringify(list).includes(token));
 });
 
-test('prune removes tokens used or expired more than a day ago', async () => {
+void test('prune removes tokens used or expired more than a day ago', async () => {
   const tokens = store();
   const used = await tokens.create('used.example.com', 10 * day);
   await tokens.create('expired.example.com', hour);
@@ -137,7 +138,7 @@ test('prune removes tokens used or expired more than a day ago', async () => {
   assert.equal(await tokens.prune(), 0);
 });
 
-test('create refuses bad names and lifetimes', async () => {
+void test('create refuses bad names and lifetimes', async () => {
   const tokens = store();
   const bad: [string, number][] = [
     ['', hour], ['  ', hour], ['*', hour], ['a b.example.com', hour], ['a#b', hour], ['*foo.com', hour],
@@ -150,7 +151,7 @@ test('create refuses bad names and lifetimes', async () => {
   await tokens.create('a.example.com', maxTokenTtlMs);
 });
 
-test('a corrupt file is reported with its path', async () => {
+void test('a corrupt file is reported with its path', async () => {
   await store().create('a.example.com', hour);
   await writeFile(path, '{"version":1,"tokens":[{"sha256":"zz"}]}');
   await assert.rejects(store().consume('a.example.com', 'x'), (err) => isRingmasterError(err, 'RM_CA_DIR_INVALID') && err.message.includes(path));
@@ -158,7 +159,7 @@ test('a corrupt file is reported with its path', async () => {
   await assert.rejects(store().list(), (err) => isRingmasterError(err, 'RM_CA_DIR_INVALID'));
 });
 
-test('a token raced by several processes is used exactly once', async () => {
+void test('a token raced by several processes is used exactly once', async () => {
   const { token } = await store().create('agent1.example.com', hour);
   const here = new URL('.', import.meta.url).pathname;
   const program = [
@@ -167,12 +168,10 @@ test('a token raced by several processes is used exactly once', async () => {
     `const r = await new TokenStore(${JSON.stringify(path)}, { clock: new ManualClock() }).consume('agent1.example.com', ${JSON.stringify(token)});`,
     'process.stdout.write(JSON.stringify(r));',
   ].join('\n');
-  const runChild = (): Promise<unknown> => new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', program], (err, stdout) => {
-      if (err) reject(err);
-      else resolve(JSON.parse(stdout));
-    });
-  });
+  const runChild = async (): Promise<unknown> => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', program]);
+    return JSON.parse(stdout);
+  };
   const results = await Promise.all([runChild(), runChild(), runChild(), store().consume('agent1.example.com', token)]);
   assert.equal(results.filter((r) => (r as { ok: boolean }).ok).length, 1, JSON.stringify(results));
 });
