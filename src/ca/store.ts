@@ -38,7 +38,6 @@ const writeConcurrency = 32;
 // `.rm-<pid>-<hex>.tmp`. Neither puppetserver nor its CLI creates dot files in the CA directory.
 const tempFilePattern = /^\..+\.tmp$/;
 const lockDebrisPattern = /^\.lock\.(?:(\d+)\.[0-9a-z]+|break-\d+(?:\.break-\d+)*)$/;
-const siblingPattern = (base: string): RegExp => new RegExp(`^\\.${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.new-(\\d+)-[0-9a-f]+$`);
 
 // Which CA directories the current async call chain holds the lock of, and which directories this
 // process holds at all: a write must be inside withLock, and not in a callback that outlived it.
@@ -50,7 +49,6 @@ function errno(err: unknown): string | undefined {
 }
 
 function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
@@ -150,11 +148,8 @@ async function buildAndPublish<T>(target: string, build: (tmp: string) => Promis
 
 async function makeSubdirs(dir: string): Promise<void> {
   for (const sub of [caFileNames.requests, caFileNames.signed]) {
-    await fs.mkdir(join(dir, sub), { mode: dirMode }).catch((err: unknown) => {
-      if (errno(err) !== 'EEXIST') throw err;
-    });
+    await fs.mkdir(join(dir, sub), { mode: dirMode });
     await fs.chmod(join(dir, sub), dirMode);
-    await syncDirectory(join(dir, sub));
   }
 }
 
@@ -230,15 +225,17 @@ export class CaStore {
     }
   }
 
-  async readFile(name: CaPemFile): Promise<string> {
-    const path = this.pathOf(name);
-    let text: string;
+  async #readText(path: string): Promise<string> {
     try {
-      text = await fs.readFile(path, 'utf8');
+      return await fs.readFile(path, 'utf8');
     } catch (err) {
       throw invalid(path, errno(err) === 'ENOENT' ? 'is missing' : 'cannot be read', err);
     }
-    if (text.trim() === '') throw invalid(path, 'is empty');
+  }
+
+  async readFile(name: CaPemFile): Promise<string> {
+    const text = await this.#readText(this.pathOf(name));
+    if (text.trim() === '') throw invalid(this.pathOf(name), 'is empty');
     return text;
   }
 
@@ -257,15 +254,11 @@ export class CaStore {
   }
 
   async readNextSerial(): Promise<bigint> {
-    const path = this.pathOf('serial');
-    let text: string;
-    try {
-      text = await fs.readFile(path, 'utf8');
-    } catch (err) {
-      throw invalid(path, errno(err) === 'ENOENT' ? 'is missing' : 'cannot be read', err);
-    }
+    const text = await this.#readText(this.pathOf('serial'));
     const serial = parseSerialText(text);
-    if (serial === undefined) throw invalid(path, `does not hold a hexadecimal serial number: ${JSON.stringify(text.slice(0, 40))}`);
+    if (serial === undefined) {
+      throw invalid(this.pathOf('serial'), `does not hold a hexadecimal serial number: ${JSON.stringify(text.slice(0, 40))}`);
+    }
     return serial;
   }
 
@@ -299,65 +292,42 @@ export class CaStore {
     this.#assertLocked('appendInventory');
     if (entries.length === 0) return;
     const text = entries.map(formatInventoryLine).join('');
-    if (!(await this.#inventoryEndsCleanly())) await this.#dropTornInventoryTail();
+    if (!(await this.#inventoryEndsCleanly())) await this.#dropTornInventoryTail(await this.#readInventoryText());
     await appendFileDurable(this.pathOf('inventory'), text);
   }
 
   async #inventoryEndsCleanly(): Promise<boolean> {
-    let handle;
-    try {
-      handle = await fs.open(this.pathOf('inventory'), 'r');
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return true;
+    const handle = await fs.open(this.pathOf('inventory'), 'r').catch((err: unknown) => {
+      if (errno(err) === 'ENOENT') return undefined;
       throw err;
-    }
+    });
+    if (handle === undefined) return true;
     try {
       const { size } = await handle.stat();
-      if (size === 0) return true;
-      const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
-      return buffer[0] === 0x0a;
+      return size === 0 || (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer[0] === 0x0a;
     } finally {
       await handle.close();
     }
   }
 
   /** Returns the removed line, if there was one. */
-  async #dropTornInventoryTail(): Promise<string | undefined> {
-    const text = await this.#readInventoryText();
-    const parsed = parseInventory(text);
+  async #dropTornInventoryTail(text: string, parsed = parseInventory(text)): Promise<string | undefined> {
     if (parsed.tornTail === undefined) return undefined;
     await writeFileAtomic(this.pathOf('inventory'), text.slice(0, parsed.keepLength), { mode: publicMode });
     return parsed.tornTail;
   }
 
-  getRequest(name: string): Promise<string | undefined> {
-    return this.#get(caFileNames.requests, name);
-  }
-  putRequest(name: string, pem: string): Promise<void> {
-    return this.#put('putRequest', caFileNames.requests, [{ name, pem }]);
-  }
-  deleteRequest(name: string): Promise<boolean> {
-    return this.#delete('deleteRequest', caFileNames.requests, name);
-  }
-  listRequests(): Promise<string[]> {
-    return this.#list(caFileNames.requests);
-  }
-  getSigned(name: string): Promise<string | undefined> {
-    return this.#get(caFileNames.signed, name);
-  }
-  putSigned(name: string, pem: string): Promise<void> {
-    return this.#put('putSigned', caFileNames.signed, [{ name, pem }]);
-  }
-  /** Writes a signed batch with one directory fsync; each file is durable before this resolves. */
-  putSignedMany(certs: readonly NamedPem[]): Promise<void> {
-    return this.#put('putSignedMany', caFileNames.signed, certs);
-  }
-  deleteSigned(name: string): Promise<boolean> {
-    return this.#delete('deleteSigned', caFileNames.signed, name);
-  }
-  listSigned(): Promise<string[]> {
-    return this.#list(caFileNames.signed);
-  }
+  // requests/<name>.pem and signed/<name>.pem. Names are checked only so no path can escape.
+  getRequest = (name: string): Promise<string | undefined> => this.#get(caFileNames.requests, name);
+  putRequest = (name: string, pem: string): Promise<void> => this.#put('putRequest', caFileNames.requests, [{ name, pem }]);
+  deleteRequest = (name: string): Promise<boolean> => this.#delete('deleteRequest', caFileNames.requests, name);
+  listRequests = (): Promise<string[]> => this.#list(caFileNames.requests);
+  getSigned = (name: string): Promise<string | undefined> => this.#get(caFileNames.signed, name);
+  putSigned = (name: string, pem: string): Promise<void> => this.#put('putSigned', caFileNames.signed, [{ name, pem }]);
+  /** Writes a signed batch with one directory fsync; every file is durable when this resolves. */
+  putSignedMany = (certs: readonly NamedPem[]): Promise<void> => this.#put('putSignedMany', caFileNames.signed, certs);
+  deleteSigned = (name: string): Promise<boolean> => this.#delete('deleteSigned', caFileNames.signed, name);
+  listSigned = (): Promise<string[]> => this.#list(caFileNames.signed);
 
   async #get(sub: string, name: string): Promise<string | undefined> {
     checkName(name);
@@ -412,10 +382,8 @@ export class CaStore {
     const report: string[] = [];
     const inventoryText = await this.#readInventoryText();
     const parsed = parseInventory(inventoryText);
-    if (parsed.tornTail !== undefined) {
-      await writeFileAtomic(this.pathOf('inventory'), inventoryText.slice(0, parsed.keepLength), { mode: publicMode });
-      report.push(`${this.pathOf('inventory')}: removed a torn last line ${JSON.stringify(parsed.tornTail.slice(0, 120))}`);
-    }
+    const torn = await this.#dropTornInventoryTail(inventoryText, parsed);
+    if (torn !== undefined) report.push(`${this.pathOf('inventory')}: removed a torn last line ${JSON.stringify(torn.slice(0, 120))}`);
     if (parsed.invalidLines.length > 0) {
       report.push(`${this.pathOf('inventory')}: kept ${parsed.invalidLines.length} line(s) that cannot be parsed: ${parsed.invalidLines.slice(0, 20).join(', ')}`);
     }
@@ -448,15 +416,15 @@ export class CaStore {
     await removeAll(this.dir, async (name) => {
       const m = lockDebrisPattern.exec(name);
       if (m === null) return false;
-      const pid = Number(m[1] ?? (await fs.readFile(join(this.dir, name), 'utf8').catch(() => '0')));
-      return pid === process.pid || !pidAlive(pid);
+      const pid = Number.parseInt(m[1] ?? (await fs.readFile(join(this.dir, name), 'utf8').catch(() => '')), 10);
+      return !(pid > 0) || pid === process.pid || !pidAlive(pid);
     });
     // A half-built directory from an initialize or import that crashed; one still being built
     // by a live process is left alone.
-    const sibling = siblingPattern(basename(this.dir));
+    const prefix = `.${basename(this.dir)}.new-`;
     await removeAll(dirname(this.dir), (name) => {
-      const m = sibling.exec(name);
-      return Promise.resolve(m !== null && !pidAlive(Number(m[1])));
+      const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+      return Promise.resolve(name.startsWith(prefix) && m !== null && !pidAlive(Number(m[1])));
     });
     return report;
   }

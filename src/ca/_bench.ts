@@ -1,0 +1,22 @@
+import * as x from './x509.ts';
+const caKey = await x.generateKeyPair({ type: 'rsa', bits: 4096 });
+const now = Date.now();
+const caPem = await x.createCaCertificate({ commonName: 'Puppet CA: ca', keyPair: caKey, serial: 1n, notBefore: new Date(now - 86400e3), notAfter: new Date(now + 5 * 365 * 86400e3) });
+const signer = await x.loadSigner(caPem, caKey.privateKeyPem);
+const agentKey = await x.generateKeyPair({ type: 'rsa', bits: 2048 });
+const csrPem = await x.createCsr({ commonName: 'agent1.example.com', keyPair: agentKey, extensionRequests: [{ oid: '1.3.6.1.4.1.34380.1.1.13', value: 'webserver' }] });
+let t = performance.now();
+for (let i = 0; i < 1000; i++) { const c = x.parseCsr(csrPem); await x.verifyCsrSignature(c); }
+console.log('parse+verify csr ms', (performance.now() - t) / 1000);
+const csr = x.parseCsr(csrPem);
+const issue = (i: number) => x.issueCertificate({ signer, commonName: 'agent1.example.com', publicKeySpki: csr.publicKeySpki, serial: BigInt(i + 2), notBefore: new Date(now), notAfter: new Date(now + 1e10), subjectAltNames: [{ type: 'dns', value: 'agent1.example.com' }], copyExtensions: csr.extensionRequests });
+for (let i = 0; i < 20; i++) await issue(i);
+t = performance.now();
+for (let i = 0; i < 300; i++) await issue(i);
+console.log('sequential issue ms', (performance.now() - t) / 300);
+t = performance.now();
+await Promise.all(Array.from({ length: 1000 }, (_, i) => issue(i)));
+console.log('concurrent 1000 issue ms/cert', (performance.now() - t) / 1000);
+t = performance.now();
+for (let i = 0; i < 300; i++) x.parseCert(await issue(i));
+console.log('issue+parseCert ms', (performance.now() - t) / 300);

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CertificateAuthority, type CaConfig } from './authority.ts';
+import { ManualClock, systemClock } from '../lib/clock.ts';
+import { silentLog } from '../observability/log.ts';
+import { resolveConfig } from '../config/load.ts';
+import { generateKeyPair, createCsr, parseCert, parseCrl } from './x509.ts';
+import { isRingmasterError } from '../lib/errors.ts';
+
+async function caConfig(extra: Record<string, unknown> = {}): Promise<CaConfig> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'rm-authority-'));
+  const c = resolveConfig({ ca: { keyLength: 2048, ...extra } }, { stateDir });
+  return { ...c.ca, stateDir, serverCertname: 'ringmaster.test' };
+}
+
+test('concurrent autosigned submissions get unique serials that match the inventory', async () => {
+  const config = await caConfig({ autosign: { all: true } });
+  const ca = await CertificateAuthority.create(config, { clock: systemClock, log: silentLog });
+  const key = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  const names = Array.from({ length: 60 }, (_, i) => `node${i}.test`);
+  const csrs = await Promise.all(names.map((n) => createCsr({ commonName: n, keyPair: key })));
+  const results = await Promise.all(names.map((n, i) => ca.submitCsr(n, csrs[i] ?? '')));
+  assert.ok(results.every((r) => r.state === 'signed'));
+  const signed = await readdir(join(config.dir, 'signed'));
+  assert.equal(signed.length, 60);
+  const serials = await Promise.all(signed.map(async (f) => parseCert(await readFile(join(config.dir, 'signed', f), 'utf8')).serial));
+  assert.equal(new Set(serials).size, 60);
+  const inventory = await ca.inventory();
+  for (const s of serials) assert.ok(inventory.some((e) => e.serial === s), `serial ${s} in inventory`);
+  const next = await ca.store.readNextSerial();
+  assert.ok(serials.every((s) => s < next));
+  // The CA certificate took serial 1.
+  assert.ok(!serials.includes(1n));
+});
+
+test('the CRL is re-signed once less than renewBefore remains, without being asked', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const config = await caConfig({ crl: { ttl: '100d', renewBefore: '30d' } });
+  const ca = await CertificateAuthority.create(config, { clock, log: silentLog });
+  const first = parseCrl(await readFile(join(config.dir, 'ca_crl.pem'), 'utf8'));
+  assert.equal(await ca.renewCrlIfDue(), false);
+  clock.advance(71 * 86400_000);
+  assert.equal(await ca.renewCrlIfDue(), true);
+  const second = parseCrl(await readFile(join(config.dir, 'ca_crl.pem'), 'utf8'));
+  assert.equal(second.number, (first.number ?? 0n) + 1n);
+  assert.ok((second.nextUpdate?.getTime() ?? 0) > (first.nextUpdate?.getTime() ?? 0));
+  assert.equal(await ca.renewCrlIfDue(), false);
+});
+
+test('alt names wait for an operator who allows them', async () => {
+  const config = await caConfig({ autosign: { all: true } });
+  const ca = await CertificateAuthority.create(config, { clock: systemClock, log: silentLog });
+  const key = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  const csr = await createCsr({ commonName: 'alt.test', keyPair: key, subjectAltNames: [{ type: 'dns', value: 'alt.test' }, { type: 'dns', value: 'www.alt.test' }] });
+  await assert.rejects(ca.submitCsr('alt.test', csr), (err: unknown) => isRingmasterError(err, 'RM_CA_CSR_ALT_NAMES'));
+  assert.equal((await ca.status('alt.test'))?.state, 'requested');
+  const [refused] = await ca.sign(['alt.test']);
+  assert.equal(refused?.ok, false);
+  const [signed] = await ca.sign(['alt.test'], { allowDnsAltNames: true });
+  assert.ok(signed?.ok);
+  const status = await ca.status('alt.test');
+  assert.deepEqual(status?.dns_alt_names.sort(), ['DNS:alt.test', 'DNS:www.alt.test']);
+});
+
+test('a CA directory with a missing or corrupt file is refused, naming the file', async () => {
+  const config = await caConfig();
+  await CertificateAuthority.create(config, { clock: systemClock, log: silentLog });
+  const open = () => CertificateAuthority.open(config, { clock: systemClock, log: silentLog });
+  const crl = await readFile(join(config.dir, 'ca_crl.pem'), 'utf8');
+  await writeFile(join(config.dir, 'ca_crl.pem'), 'garbage');
+  await assert.rejects(open(), (err: unknown) => isRingmasterError(err, 'RM_CA_DIR_INVALID') && err.message.includes('ca_crl.pem'));
+  await writeFile(join(config.dir, 'ca_crl.pem'), crl);
+  await writeFile(join(config.dir, 'serial'), 'zz\n');
+  await assert.rejects(open(), (err: unknown) => isRingmasterError(err, 'RM_CA_DIR_INVALID') && err.message.includes('serial'));
+  await writeFile(join(config.dir, 'serial'), '0010\n');
+  await rm(join(config.dir, 'ca_key.pem'));
+  await assert.rejects(open(), (err: unknown) => isRingmasterError(err, 'RM_CA_DIR_INVALID') && err.message.includes('ca_key.pem'));
+});
+
+test('revocation and cleaning', async () => {
+  const config = await caConfig({ autosign: { all: true } });
+  const ca = await CertificateAuthority.create(config, { clock: systemClock, log: silentLog });
+  const key = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  await ca.submitCsr('gone.test', await createCsr({ commonName: 'gone.test', keyPair: key }));
+  const serial = parseCert((await ca.getCertificate('gone.test')) ?? '').serial;
+  let changes = 0;
+  ca.onChange(() => changes++);
+  assert.deepEqual(await ca.revoke(['gone.test', 'never.test']), { revoked: ['gone.test'], missing: ['never.test'] });
+  assert.ok(ca.isRevoked(serial));
+  assert.equal(changes, 1);
+  assert.equal((await ca.status('gone.test'))?.state, 'revoked');
+  assert.deepEqual(await ca.clean(['gone.test']), { cleaned: ['gone.test'], missing: [] });
+  assert.equal(await ca.status('gone.test'), undefined);
+  // Cleaning a revoked certificate does not revoke it twice.
+  assert.equal(parseCrl(ca.crlPem).revoked.filter((r) => r.serial === serial).length, 1);
+});
