@@ -335,7 +335,7 @@ export class CertificateAuthority {
     const entries: InventoryEntry[] = done.map(({ cert }) => ({ serial: cert.serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: `/CN=${cert.commonName ?? ''}` }));
     // Inventory before the certificate file: every certificate on disk is always in the inventory.
     await this.store.appendInventory(entries);
-    await Promise.all(done.map(({ job, cert }) => this.store.putSigned(job.certname, cert.pem)));
+    await this.store.putSignedMany(done.map(({ job, cert }) => ({ name: job.certname, pem: cert.pem })));
     await Promise.all(done.filter(({ job }) => job.fromRequest).map(({ job }) => this.store.deleteRequest(job.certname)));
     for (const { job, cert } of done) {
       this.#log.info({ certname: job.certname, serial: cert.serial.toString(), notAfter: cert.notAfter.toISOString() }, 'signed certificate');

@@ -14,14 +14,8 @@ import { formatInventoryLine, formatSerial, parseInventory, parseSerialText, typ
 export type { InventoryEntry } from './inventory.ts';
 
 export const caFileNames = {
-  cert: 'ca_crt.pem',
-  key: 'ca_key.pem',
-  pub: 'ca_pub.pem',
-  crl: 'ca_crl.pem',
-  serial: 'serial',
-  inventory: 'inventory.txt',
-  requests: 'requests',
-  signed: 'signed',
+  cert: 'ca_crt.pem', key: 'ca_key.pem', pub: 'ca_pub.pem', crl: 'ca_crl.pem',
+  serial: 'serial', inventory: 'inventory.txt', requests: 'requests', signed: 'signed',
 } as const;
 
 export type CaFileName = keyof typeof caFileNames;
@@ -350,7 +344,10 @@ export class CaStore {
     } catch (err) {
       // `puppetserver ca setup` creates signed/ but not requests/.
       if (errno(err) !== 'ENOENT') throw err;
-      await ensureDirectory(dir, dirMode);
+      // Not recursive: a CA directory that has gone must not come back as an empty shell.
+      await fs.mkdir(dir, { mode: dirMode }).catch((e: unknown) => {
+        if (errno(e) !== 'EEXIST') throw e;
+      });
       await syncDirectory(this.dir);
       await writeFilesDurable(dir, files, publicMode);
     }
@@ -370,10 +367,7 @@ export class CaStore {
       if (errno(err) === 'ENOENT') return [];
       throw err;
     }
-    return names
-      .filter((n) => n.endsWith('.pem') && !n.startsWith('.'))
-      .map((n) => n.slice(0, -4))
-      .sort();
+    return names.filter((n) => n.endsWith('.pem') && !n.startsWith('.')).map((n) => n.slice(0, -4)).sort();
   }
 
   /** Start-up checks under the lock; returns one line per thing fixed or found, for the log. */
@@ -413,6 +407,7 @@ export class CaStore {
     for (const dir of [this.dir, join(this.dir, caFileNames.requests), join(this.dir, caFileNames.signed)]) {
       await removeAll(dir, (name) => Promise.resolve(tempFilePattern.test(name)));
     }
+    // A pid file or break guard of a process killed while it was taking the lock.
     await removeAll(this.dir, async (name) => {
       const m = lockDebrisPattern.exec(name);
       if (m === null) return false;
@@ -446,17 +441,16 @@ async function problemsWithSource(source: string): Promise<string[]> {
     if (typeof info === 'string') problems.push(info === 'ENOENT' ? `${name} is missing` : `${name} cannot be read (${info})`);
     else if (!info.isFile()) problems.push(`${name} is not a file`);
     else if (info.size === 0) problems.push(`${name} is empty`);
-    else if (name === caFileNames.serial) {
-      const text = await fs.readFile(join(source, name), 'utf8');
-      if (parseSerialText(text) === undefined) problems.push(`${name} does not hold a hexadecimal serial number`);
+    else if (name === caFileNames.serial && parseSerialText(await fs.readFile(join(source, name), 'utf8')) === undefined) {
+      problems.push(`${name} does not hold a hexadecimal serial number`);
     }
   }
   return problems;
 }
 
 /** Copies the regular, non-dot files of `from` into `to`, each fsynced; returns how many. */
-async function copyFiles(from: string, to: string, skip: ReadonlySet<string>): Promise<number> {
-  const names = (await fs.readdir(from)).filter((n) => !n.startsWith('.') && !skip.has(n));
+async function copyFiles(from: string, to: string): Promise<number> {
+  const names = (await fs.readdir(from)).filter((n) => !n.startsWith('.'));
   let copied = 0;
   await mapLimit(names, writeConcurrency, async (name) => {
     // stat, not lstat: a symlinked file is copied as its content.
@@ -485,19 +479,17 @@ export async function importCaDirectory(source: string, target: string): Promise
   if (info?.isDirectory() !== true) throw new RingmasterError('RM_CA_IMPORT_INVALID', `${from} is not a directory`);
   const problems = await problemsWithSource(from);
   if (problems.length > 0) {
-    throw new RingmasterError('RM_CA_IMPORT_INVALID', `${from} is not a usable puppetserver CA directory: ${problems.join('; ')}`, {
-      details: { problems },
-    });
+    const message = `${from} is not a usable puppetserver CA directory: ${problems.join('; ')}`;
+    throw new RingmasterError('RM_CA_IMPORT_INVALID', message, { details: { problems } });
   }
   if (await new CaStore(to).exists()) throw new RingmasterError('RM_CA_DIR_EXISTS', `a CA already exists in ${to}`);
   return buildAndPublish(to, async (tmp) => {
-    const subdirs = new Set<string>([caFileNames.requests, caFileNames.signed]);
-    const files = await copyFiles(from, tmp, subdirs);
+    const files = await copyFiles(from, tmp);
     await makeSubdirs(tmp);
     const counts = { requests: 0, signed: 0 };
     for (const sub of [caFileNames.requests, caFileNames.signed] as const) {
       const subInfo = await fs.stat(join(from, sub)).catch(() => undefined);
-      if (subInfo?.isDirectory() === true) counts[sub] = await copyFiles(join(from, sub), join(tmp, sub), new Set());
+      if (subInfo?.isDirectory() === true) counts[sub] = await copyFiles(join(from, sub), join(tmp, sub));
       await syncDirectory(join(tmp, sub));
     }
     const inventory = join(tmp, caFileNames.inventory);

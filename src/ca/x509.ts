@@ -1,16 +1,17 @@
 import 'reflect-metadata';
 import * as px from '@peculiar/x509';
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair as nodeGenerateKeyPair, verify as nodeVerify, type KeyObject, type webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair as nodeGenerateKeyPair, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { promisify } from 'node:util';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { ErrorCode } from '../lib/error-codes.ts';
 import { oids } from './oids.ts';
 
-// The one place that knows X.509. Generation goes through @peculiar/x509; reading (CSRs, certs, CRLs)
-// walks the DER directly, because input comes from the network and from foreign CA directories:
-// the library throws on GeneralNames it does not model and re-encodes what it parses, while a
-// small reader keeps the exact bytes (extensions are copied verbatim) and fails with one error type.
+// The one place that knows X.509. Reading walks the DER directly: it keeps exact bytes (extensions are
+// copied verbatim) and fails with one error type on hostile input, where the library throws on names it
+// does not model. Certificates and CRLs are encoded here because issuing is the hot path and the
+// library's generator costs more than the RSA-4096 signature; CSRs (CLI, tests, bench) use @peculiar/x509.
 
 const webCrypto = globalThis.crypto;
 px.cryptoProvider.set(webCrypto);
@@ -19,23 +20,22 @@ export type SubjectAltName = { type: 'dns' | 'ip'; value: string };
 export type CertExtension = { oid: string; critical: boolean; der: Uint8Array; text?: string };
 export type Fingerprints = { SHA1: string; SHA256: string; SHA512: string };
 export type ParsedCsr = {
-  pem: string; subjectDn: string; commonName: string | undefined;
-  subjectAltNames: SubjectAltName[];
+  pem: string; subjectDn: string; commonName: string | undefined; subjectAltNames: SubjectAltName[];
   /** SAN entries that are neither DNS nor IP (e.g. "email:a@b"); no Puppet CA signs them. */
   otherAltNames: string[];
-  extensionRequests: CertExtension[];
-  attributes: { oid: string; values: string[] }[];
-  challengePassword: string | undefined;
+  extensionRequests: CertExtension[]; attributes: { oid: string; values: string[] }[]; challengePassword: string | undefined;
   publicKeySpki: Uint8Array; publicKeyAlgorithm: string; fingerprints: Fingerprints;
 };
 export type ParsedCert = {
-  pem: string; serial: bigint; subjectDn: string; commonName: string | undefined; issuerDn: string;
-  notBefore: Date; notAfter: Date; subjectAltNames: SubjectAltName[]; otherAltNames: string[];
-  extensions: CertExtension[]; isCa: boolean; subjectKeyId: string | undefined; authorityKeyId: string | undefined;
-  fingerprints: Fingerprints; publicKeySpki: Uint8Array;
+  pem: string; serial: bigint; subjectDn: string; commonName: string | undefined; issuerDn: string; notBefore: Date; notAfter: Date;
+  subjectAltNames: SubjectAltName[]; otherAltNames: string[]; extensions: CertExtension[]; isCa: boolean;
+  subjectKeyId: string | undefined; authorityKeyId: string | undefined; fingerprints: Fingerprints; publicKeySpki: Uint8Array;
 };
 export type RevokedEntry = { serial: bigint; date: Date; reason?: number };
-export type ParsedCrl = { pem: string; issuerDn: string; authorityKeyId: string | undefined; number: bigint | undefined; thisUpdate: Date; nextUpdate: Date | undefined; revoked: RevokedEntry[] };
+export type ParsedCrl = {
+  pem: string; issuerDn: string; authorityKeyId: string | undefined; number: bigint | undefined;
+  thisUpdate: Date; nextUpdate: Date | undefined; revoked: RevokedEntry[];
+};
 export type KeyPair = { privateKeyPem: string; publicKeyPem: string };
 export type Signer = { readonly cert: ParsedCert };
 export type IssueParams = {
@@ -43,43 +43,46 @@ export type IssueParams = {
   subjectAltNames: SubjectAltName[]; copyExtensions: CertExtension[]; cliAuth?: boolean;
 };
 
-// ---- DER reading -------------------------------------------------------------------------------
-
 type Der = { tag: number; raw: Uint8Array; content: Uint8Array };
 
-function readAt(buf: Uint8Array, pos: number): Der {
-  const tag = buf[pos];
-  let len = buf[pos + 1];
+/** The TLV at pos; without pos the buffer must hold exactly one. */
+function readDer(buf: Uint8Array, pos?: number): Der {
+  const at = pos ?? 0;
+  const tag = buf[at];
+  let len = buf[at + 1];
   if (tag === undefined || len === undefined) throw new Error('truncated DER');
   if ((tag & 0x1f) === 0x1f) throw new Error('unsupported DER tag');
-  let p = pos + 2;
+  let p = at + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
     if (n === 0 || n > 4) throw new Error('unsupported DER length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + (buf[p++] ?? Number.NaN);
-    if (Number.isNaN(len)) throw new Error('truncated DER');
   }
-  if (p + len > buf.length) throw new Error('truncated DER');
-  return { tag, raw: buf.subarray(pos, p + len), content: buf.subarray(p, p + len) };
-}
-
-function readDer(buf: Uint8Array): Der {
-  const d = readAt(buf, 0);
-  if (d.raw.length !== buf.length) throw new Error('trailing bytes after the DER structure');
-  return d;
+  if (!(p + len <= buf.length)) throw new Error('truncated DER');
+  if (pos === undefined && p + len !== buf.length) throw new Error('trailing bytes after the DER structure');
+  return { tag, raw: buf.subarray(at, p + len), content: buf.subarray(p, p + len) };
 }
 
 function kids(d: Der): Der[] {
   if ((d.tag & 0x20) === 0) throw new Error('expected a constructed DER value');
   const out: Der[] = [];
-  for (let p = 0; p < d.content.length; p += out[out.length - 1]?.raw.length ?? 0) out.push(readAt(d.content, p));
+  for (let p = 0; p < d.content.length; p += out[out.length - 1]?.raw.length ?? 0) out.push(readDer(d.content, p));
   return out;
 }
 
 function want(d: Der | undefined, tag: number, what: string): Der {
   if (d?.tag !== tag) throw new Error(`${what} is missing or malformed`);
   return d;
+}
+
+/** CSRs, certificates and CRLs are all SEQUENCE { body, signatureAlgorithm, signature }. */
+function signedBody(der: Uint8Array, what: string): Der[] {
+  const [body, alg, sig, ...extra] = kids(want(readDer(der), 0x30, what));
+  want(alg, 0x30, 'signature algorithm');
+  want(sig, 0x03, 'signature');
+  if (extra.length) throw new Error(`unexpected fields after the ${what} signature`);
+  return kids(want(body, 0x30, `${what} body`));
 }
 
 function decodeOid(c: Uint8Array): string {
@@ -105,12 +108,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Text of the DER string types found in names, attributes and Puppet's extension values. */
 function decodeString(d: Der): string | undefined {
-  switch (d.tag) {
-    case 0x0c: return utf8.decode(d.content);
-    case 0x12: case 0x13: case 0x14: case 0x16: case 0x1a: return Buffer.from(d.content).toString('latin1');
-    case 0x1e: return Buffer.from(d.content).swap16().toString('utf16le');
-    default: return undefined;
-  }
+  if (d.tag === 0x0c) return utf8.decode(d.content);
+  if (d.tag === 0x1e) return Buffer.from(d.content).swap16().toString('utf16le');
+  return [0x12, 0x13, 0x14, 0x16, 0x1a].includes(d.tag) ? Buffer.from(d.content).toString('latin1') : undefined;
 }
 
 function decodeTime(d: Der | undefined, what: string): Date {
@@ -122,26 +122,51 @@ function decodeTime(d: Der | undefined, what: string): Date {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+function attempt<T>(f: () => T): T | undefined {
+  try { return f(); } catch { return undefined; }
+}
+const fail = (err: Error): never => {
+  throw err;
+};
 
-// ---- DER writing (only the small values the library takes pre-encoded) ------------------------
-
-function encode(tag: number, content: Uint8Array): Uint8Array {
+function encode(tag: number, ...parts: Uint8Array[]): Uint8Array {
+  const content = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const n = content.length;
   const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return Buffer.concat([Uint8Array.from([tag, ...len]), content]);
 }
 
-function encodeInt(n: bigint): Uint8Array {
-  let h = n.toString(16);
-  if (h.length % 2) h = `0${h}`;
-  if (parseInt(h.slice(0, 2), 16) & 0x80) h = `00${h}`;
-  return encode(0x02, Buffer.from(h, 'hex'));
+/** A non-negative INTEGER (positive for serials): a leading zero keeps the high bit from making it negative. */
+function encodeInt(n: bigint, serial = false): Uint8Array {
+  if (n < (serial ? 1n : 0n)) throw new RingmasterError('RM_INTERNAL', `${serial ? 'serial' : 'INTEGER'} out of range: ${n.toString()}`);
+  const h = n.toString(16);
+  const even = h.length % 2 ? `0${h}` : h;
+  return encode(0x02, Buffer.from(parseInt(even.slice(0, 2), 16) & 0x80 ? `00${even}` : even, 'hex'));
+}
+
+function encodeOid(oid: string): Uint8Array {
+  if (!/^[0-2]\.\d+(\.\d+)*$/.test(oid)) throw new RingmasterError('RM_CA_CSR_MALFORMED', `"${oid}" is not a dotted object identifier`);
+  const [a = 0n, b = 0n, ...rest] = oid.split('.').map(BigInt);
+  const bytes: number[] = [];
+  for (const arc of [a * 40n + b, ...rest]) {
+    const chunk = [Number(arc & 0x7fn)];
+    for (let v = arc >> 7n; v > 0n; v >>= 7n) chunk.unshift(Number(v & 0x7fn) | 0x80);
+    bytes.push(...chunk);
+  }
+  return encode(0x06, Uint8Array.from(bytes));
+}
+
+function encodeTime(d: Date): Uint8Array {
+  const s = `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+  const y = d.getUTCFullYear();
+  return y >= 1950 && y < 2050 ? encode(0x17, Buffer.from(s.slice(2))) : encode(0x18, Buffer.from(s));
 }
 
 const encodeText = (tag: number, s: string): Uint8Array => encode(tag, Buffer.from(s, tag === 0x0c ? 'utf8' : 'latin1'));
-const isPrintable = (s: string): boolean => /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s);
-
-// ---- PEM ---------------------------------------------------------------------------------------
+const encodeExt = (oid: string, critical: boolean, value: Uint8Array): Uint8Array =>
+  encode(0x30, encodeOid(oid), critical ? Uint8Array.of(0x01, 0x01, 0xff) : new Uint8Array(0), encode(0x04, value));
+const cnName = (cn: string): Uint8Array => encode(0x30, encode(0x31, encode(0x30, encodeOid('2.5.4.3'), encodeText(0x0c, cn))));
+const akiExt = (keyId: string): Uint8Array => encodeExt(oids.authorityKeyIdentifier, false, encode(0x30, encode(0x80, Buffer.from(keyId, 'hex'))));
 
 export function pemBlocks(text: string, label: string): string[] {
   const re = new RegExp(`-----BEGIN ${label}-----\\r?\\n?([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
@@ -159,8 +184,6 @@ function fingerprints(der: Uint8Array): Fingerprints {
   const fp = (alg: string): string => createHash(alg).update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
   return { SHA1: fp('sha1'), SHA256: fp('sha256'), SHA512: fp('sha512') };
 }
-
-// ---- names, extensions, alternative names ------------------------------------------------------
 
 const dnLabels: Record<string, string> = {
   '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.9': 'STREET', '2.5.4.10': 'O', '2.5.4.11': 'OU',
@@ -198,97 +221,81 @@ function parseExtensions(d: Der): CertExtension[] {
 }
 
 function stringValue(der: Uint8Array): string | undefined {
-  try {
-    const v = readDer(der);
-    return v.tag === 0x0c || v.tag === 0x13 || v.tag === 0x16 ? decodeString(v) : undefined;
-  } catch {
-    return undefined;
-  }
+  const v = attempt(() => readDer(der));
+  return v && (v.tag === 0x0c || v.tag === 0x13 || v.tag === 0x16) ? attempt(() => decodeString(v)) : undefined;
+}
+
+const extValue = (exts: CertExtension[], oid: string): Der | undefined => exts.filter((x) => x.oid === oid).map((e) => readDer(e.der))[0];
+
+function akiKeyId(exts: CertExtension[]): string | undefined {
+  const aki = extValue(exts, oids.authorityKeyIdentifier);
+  const keyId = aki && kids(want(aki, 0x30, 'authorityKeyIdentifier')).find((k) => k.tag === 0x80);
+  return keyId && hex(keyId.content);
 }
 
 const otherAltLabels: Record<number, string> = { 0x81: 'email', 0x86: 'URI', 0x87: 'IP', 0x88: 'RID', 0xa0: 'othername', 0xa4: 'DirName' };
 
-function parseSan(value: Uint8Array): { names: SubjectAltName[]; other: string[] } {
+function parseSan(value: Der | undefined): { names: SubjectAltName[]; other: string[] } {
   const names: SubjectAltName[] = [];
   const other: string[] = [];
-  for (const g of kids(want(readDer(value), 0x30, 'subjectAltName'))) {
+  for (const g of value ? kids(want(value, 0x30, 'subjectAltName')) : []) {
     const s = Buffer.from(g.content);
     if (g.tag === 0x82) names.push({ type: 'dns', value: s.toString('latin1') });
-    else if (g.tag === 0x87 && (s.length === 4 || s.length === 16)) names.push({ type: 'ip', value: formatIp(s) });
+    else if (g.tag === 0x87 && s.length === 4) names.push({ type: 'ip', value: [...s].join('.') });
+    else if (g.tag === 0x87 && s.length === 16) names.push({ type: 'ip', value: new URL(`http://[${s.toString('hex').replace(/(....)(?!$)/g, '$1:')}]`).hostname.slice(1, -1) });
     else other.push(`${otherAltLabels[g.tag] ?? `[${g.tag & 0x1f}]`}:${g.tag === 0x81 || g.tag === 0x86 ? s.toString('latin1') : s.toString('hex')}`);
   }
   return { names, other };
 }
 
-function formatIp(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
-  return new URL(`http://[${groups}]`).hostname.slice(1, -1);
-}
-
-function ipBytes(ip: string): Uint8Array | undefined {
-  if (isIP(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
+function ipBytes(ip: string): Buffer | undefined {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
   if (isIP(ip) !== 6 || ip.includes('%')) return undefined;
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  const s = v4 ? ip.slice(0, v4.index) + Buffer.from(v4.slice(1).map(Number)).toString('hex').replace(/^(.{4})/, '$1:') : ip;
-  const [head = '', tail] = s.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const full = v4 ? `${ip.slice(0, v4.index)}${Buffer.from(v4.slice(1).map(Number)).toString('hex').replace(/^..../, '$&:')}` : ip;
+  const [head = [], tail] = full.split('::').map((part) => (part ? part.split(':') : []));
+  const groups = tail === undefined ? head : [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
   return Buffer.from(groups.map((g) => g.padStart(4, '0')).join(''), 'hex');
 }
 
-function sanExtension(list: SubjectAltName[]): px.Extension {
-  const names = list.map((s) => {
-    const bytes = s.type === 'ip' ? ipBytes(s.value) : Buffer.from(/^[\x21-\x7e]+$/.test(s.value) ? s.value : domainToASCII(s.value), 'latin1');
-    if (!bytes || bytes.length === 0) throw new RingmasterError('RM_CA_CSR_ALT_NAMES', `invalid subject alternative name ${s.type.toUpperCase()}:${s.value}`);
-    return encode(s.type === 'ip' ? 0x87 : 0x82, bytes);
-  });
-  return new px.Extension(oids.subjectAltName, false, encode(0x30, Buffer.concat(names)));
+/** DNS names go in as A-labels (IA5String cannot hold "ü"); IP addresses as their octets. */
+function sanValue(list: SubjectAltName[]): Uint8Array {
+  return encode(0x30, ...list.map((s) => {
+    const value = s.type === 'ip' ? ipBytes(s.value) : Buffer.from(/^[\x21-\x7e]+$/.test(s.value) ? s.value : domainToASCII(s.value), 'latin1');
+    if (!value?.length) throw new RingmasterError('RM_CA_CSR_ALT_NAMES', `invalid subject alternative name ${s.type.toUpperCase()}:${s.value}`);
+    return encode(s.type === 'ip' ? 0x87 : 0x82, value);
+  }));
 }
 
-const spkiAlgorithms: Record<string, string> = {
-  '1.2.840.113549.1.1.1': 'rsa', '1.2.840.10045.2.1': 'ec', '1.2.840.113549.1.1.10': 'rsa-pss',
-  '1.3.101.112': 'ed25519', '1.3.101.113': 'ed448', '1.2.840.10040.4.1': 'dsa',
-};
+const publicKey = (spki: Uint8Array): KeyObject => createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
 
-// ---- parsing -----------------------------------------------------------------------------------
-
-function malformed(message: string, cause?: unknown): RingmasterError {
-  return new RingmasterError('RM_CA_CSR_MALFORMED', message, cause === undefined ? {} : { cause });
-}
+const malformed = (message: string, cause?: unknown): RingmasterError => new RingmasterError('RM_CA_CSR_MALFORMED', message, { cause });
 
 export function parseCsr(pem: string): ParsedCsr {
   const text = typeof pem === 'string' ? pem : '';
   const blocks = [...pemBlocks(text, 'CERTIFICATE REQUEST'), ...pemBlocks(text, 'NEW CERTIFICATE REQUEST')];
   if (blocks.length === 0) throw malformed('the body holds no PEM "CERTIFICATE REQUEST" block (or it is truncated)');
   if (blocks.length > 1) throw malformed(`the body holds ${blocks.length} PEM certificate requests; send exactly one`);
-  const der = pemToDer(blocks[0]!);
   try {
-    return csrFromDer(der);
+    return csrFromDer(pemToDer(blocks[0]!));
   } catch (err) {
     throw malformed(`the certificate request cannot be parsed: ${errorMessage(err)}`, err);
   }
 }
 
 function csrFromDer(der: Uint8Array): ParsedCsr {
-  const [info, alg, sig, ...extra] = kids(want(readDer(der), 0x30, 'CertificationRequest'));
-  want(alg, 0x30, 'signature algorithm');
-  want(sig, 0x03, 'signature');
-  if (extra.length) throw new Error('unexpected fields after the signature');
-  const [version, subject, spki, attrs, ...rest] = kids(want(info, 0x30, 'CertificationRequestInfo'));
+  const [version, subject, spki, attrs, ...rest] = signedBody(der, 'CertificationRequest');
   want(version, 0x02, 'version');
-  if (rest.length) throw new Error('unexpected fields in CertificationRequestInfo');
+  if (rest.length) throw new Error('unexpected fields in the request body');
   const name = parseName(want(subject, 0x30, 'subject'));
-  const spkiDer = want(spki, 0x30, 'subjectPublicKeyInfo');
-  const keyOid = decodeOid(want(kids(want(kids(spkiDer)[0], 0x30, 'key algorithm'))[0], 0x06, 'key algorithm id').content);
+  const publicKeySpki = want(spki, 0x30, 'subjectPublicKeyInfo').raw.slice();
   const out: ParsedCsr = {
     pem: derToPem(der, 'CERTIFICATE REQUEST'), subjectDn: name.dn, commonName: name.cn,
     subjectAltNames: [], otherAltNames: [], extensionRequests: [], attributes: [], challengePassword: undefined,
-    publicKeySpki: spkiDer.raw.slice(), publicKeyAlgorithm: spkiAlgorithms[keyOid] ?? keyOid, fingerprints: fingerprints(der),
+    publicKeySpki, publicKeyAlgorithm: attempt(() => publicKey(publicKeySpki).asymmetricKeyType) ?? 'unknown', fingerprints: fingerprints(der),
   };
-  const attributes = attrs === undefined ? [] : kids(want(attrs, 0xa0, 'attributes'));
-  for (const a of attributes) {
+  let sawExtReq = false;
+  for (const a of attrs === undefined ? [] : kids(want(attrs, 0xa0, 'attributes'))) {
     const [type, set] = kids(want(a, 0x30, 'attribute'));
     const oid = decodeOid(want(type, 0x06, 'attribute type').content);
     const values = kids(want(set, 0x31, `attribute ${oid} values`));
@@ -297,182 +304,123 @@ function csrFromDer(der: Uint8Array): ParsedCsr {
       if (oid === oids.challengePassword && values[0]) out.challengePassword ??= decodeString(values[0]);
       continue;
     }
-    if (values.length !== 1 || out.extensionRequests.length || out.subjectAltNames.length) throw new Error('more than one extension request');
-    for (const ext of parseExtensions(values[0]!)) {
-      if (ext.oid !== oids.subjectAltName) { out.extensionRequests.push(ext); continue; }
-      const san = parseSan(ext.der);
-      out.subjectAltNames.push(...san.names);
-      out.otherAltNames.push(...san.other);
-    }
+    // A second extension request could smuggle a SAN or a duplicate past the checks.
+    if (values.length !== 1 || sawExtReq) throw new Error('more than one extension request');
+    sawExtReq = true;
+    const exts = parseExtensions(values[0]!);
+    const san = parseSan(extValue(exts, oids.subjectAltName));
+    out.extensionRequests = exts.filter((e) => e.oid !== oids.subjectAltName);
+    out.subjectAltNames = san.names;
+    out.otherAltNames = san.other;
   }
   return out;
 }
 
 function certFromDer(der: Uint8Array): { cert: ParsedCert; subjectRaw: Uint8Array } {
-  const [tbs, alg, sig] = kids(want(readDer(der), 0x30, 'Certificate'));
-  want(alg, 0x30, 'signature algorithm');
-  want(sig, 0x03, 'signature');
-  const t = kids(want(tbs, 0x30, 'TBSCertificate'));
+  const t = signedBody(der, 'Certificate');
   const i = t[0]?.tag === 0xa0 ? 1 : 0;
   const [notBefore, notAfter] = kids(want(t[i + 3], 0x30, 'validity'));
   const subject = want(t[i + 4], 0x30, 'subject');
-  const spki = want(t[i + 5], 0x30, 'subjectPublicKeyInfo');
   const extsTag = t.slice(i + 6).find((x) => x.tag === 0xa3);
   const extensions = extsTag ? parseExtensions(want(kids(extsTag)[0], 0x30, 'extensions')) : [];
-  const ext = (oid: string): Der | undefined => {
-    const e = extensions.find((x) => x.oid === oid);
-    return e && readDer(e.der);
-  };
-  const san = extensions.some((e) => e.oid === oids.subjectAltName) ? parseSan(extensions.find((e) => e.oid === oids.subjectAltName)!.der) : { names: [], other: [] };
-  const bc = ext(oids.basicConstraints);
-  const ski = ext(oids.subjectKeyIdentifier);
-  const aki = ext(oids.authorityKeyIdentifier);
-  const akiKeyId = aki && kids(want(aki, 0x30, 'authorityKeyIdentifier')).find((k) => k.tag === 0x80);
+  const san = parseSan(extValue(extensions, oids.subjectAltName));
+  const bc = extValue(extensions, oids.basicConstraints);
+  const caFlag = bc && kids(want(bc, 0x30, 'basicConstraints'))[0];
+  const ski = extValue(extensions, oids.subjectKeyIdentifier);
   const subjectName = parseName(subject);
   const cert: ParsedCert = {
-    pem: derToPem(der, 'CERTIFICATE'),
-    serial: decodeInt(want(t[i], 0x02, 'serial number').content),
-    subjectDn: subjectName.dn, commonName: subjectName.cn,
-    issuerDn: parseName(want(t[i + 2], 0x30, 'issuer')).dn,
+    pem: derToPem(der, 'CERTIFICATE'), serial: decodeInt(want(t[i], 0x02, 'serial number').content),
+    subjectDn: subjectName.dn, commonName: subjectName.cn, issuerDn: parseName(want(t[i + 2], 0x30, 'issuer')).dn,
     notBefore: decodeTime(notBefore, 'notBefore'), notAfter: decodeTime(notAfter, 'notAfter'),
-    subjectAltNames: san.names, otherAltNames: san.other, extensions,
-    isCa: bc !== undefined && kids(want(bc, 0x30, 'basicConstraints'))[0]?.tag === 0x01 && kids(bc)[0]!.content[0] !== 0,
-    subjectKeyId: ski && hex(want(ski, 0x04, 'subjectKeyIdentifier').content),
-    authorityKeyId: akiKeyId && hex(akiKeyId.content),
-    fingerprints: fingerprints(der), publicKeySpki: spki.raw.slice(),
+    subjectAltNames: san.names, otherAltNames: san.other, extensions, isCa: caFlag?.tag === 0x01 && caFlag.content[0] !== 0,
+    subjectKeyId: ski && hex(want(ski, 0x04, 'subjectKeyIdentifier').content), authorityKeyId: akiKeyId(extensions),
+    fingerprints: fingerprints(der), publicKeySpki: want(t[i + 5], 0x30, 'subjectPublicKeyInfo').raw.slice(),
   };
   return { cert, subjectRaw: subject.raw.slice() };
 }
 
-function certsFrom(text: string, only: boolean): { cert: ParsedCert; subjectRaw: Uint8Array }[] {
-  const blocks = pemBlocks(typeof text === 'string' ? text : '', 'CERTIFICATE');
-  if (only && blocks.length !== 1) throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM certificate: expected one CERTIFICATE block, found ${blocks.length}`);
+/** Every block of a file; callers add the file name to the RM_CA_DIR_INVALID message. */
+function parseBlocks<T>(text: string, label: string, what: string, only: boolean, parse: (der: Uint8Array) => T): T[] {
+  const blocks = pemBlocks(typeof text === 'string' ? text : '', label);
+  if (only && blocks.length !== 1) throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM ${what}: expected one ${label} block, found ${blocks.length}`);
   return blocks.map((b, n) => {
     try {
-      return certFromDer(pemToDer(b));
+      return parse(pemToDer(b));
     } catch (err) {
-      throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM certificate: ${only ? '' : `certificate ${n + 1}: `}${errorMessage(err)}`, { cause: err });
+      throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM ${what}: ${only ? '' : `${what} ${n + 1}: `}${errorMessage(err)}`, { cause: err });
     }
   });
 }
 
-export function parseCert(pem: string): ParsedCert {
-  return certsFrom(pem, true)[0]!.cert;
-}
-
-export function parseCertBundle(text: string): ParsedCert[] {
-  return certsFrom(text, false).map((c) => c.cert);
-}
+const certsFrom = (text: string): ReturnType<typeof certFromDer>[] => parseBlocks(text, 'CERTIFICATE', 'certificate', false, certFromDer);
+export const parseCert = (pem: string): ParsedCert => parseBlocks(pem, 'CERTIFICATE', 'certificate', true, certFromDer)[0]!.cert;
+export const parseCertBundle = (text: string): ParsedCert[] => certsFrom(text).map((c) => c.cert);
 
 function crlFromDer(der: Uint8Array): ParsedCrl {
-  const [tbs, alg, sig] = kids(want(readDer(der), 0x30, 'CertificateList'));
-  want(alg, 0x30, 'signature algorithm');
-  want(sig, 0x03, 'signature');
-  const t = kids(want(tbs, 0x30, 'TBSCertList'));
+  const t = signedBody(der, 'CertificateList');
   let i = t[0]?.tag === 0x02 ? 1 : 0;
   want(t[i], 0x30, 'signature algorithm');
   const issuerDn = parseName(want(t[i + 1], 0x30, 'issuer')).dn;
   const thisUpdate = decodeTime(t[i + 2], 'thisUpdate');
   i += 3;
   const nextUpdate = t[i]?.tag === 0x17 || t[i]?.tag === 0x18 ? decodeTime(t[i++], 'nextUpdate') : undefined;
-  const revoked = t[i]?.tag === 0x30 ? kids(t[i++]!).map((entry): RevokedEntry => {
+  const revoked = t[i]?.tag !== 0x30 ? [] : kids(t[i++]!).map((entry): RevokedEntry => {
     const [serial, date, exts] = kids(want(entry, 0x30, 'revoked certificate'));
-    const reason = exts ? parseExtensions(exts).find((e) => e.oid === '2.5.29.21') : undefined;
+    const reason = exts && extValue(parseExtensions(exts), '2.5.29.21');
     const out: RevokedEntry = { serial: decodeInt(want(serial, 0x02, 'revoked serial').content), date: decodeTime(date, 'revocationDate') };
-    if (reason) out.reason = Number(decodeInt(want(readDer(reason.der), 0x0a, 'reason code').content));
+    if (reason) out.reason = Number(decodeInt(want(reason, 0x0a, 'reason code').content));
     return out;
-  }) : [];
+  });
   const exts = t[i]?.tag === 0xa0 ? parseExtensions(want(kids(t[i]!)[0], 0x30, 'CRL extensions')) : [];
-  const number = exts.find((e) => e.oid === oids.crlNumber);
-  const aki = exts.find((e) => e.oid === oids.authorityKeyIdentifier);
-  const keyId = aki && kids(want(readDer(aki.der), 0x30, 'authorityKeyIdentifier')).find((k) => k.tag === 0x80);
+  const number = extValue(exts, oids.crlNumber);
   return {
     pem: derToPem(der, 'X509 CRL'), issuerDn, thisUpdate, nextUpdate, revoked,
-    number: number && decodeInt(want(readDer(number.der), 0x02, 'CRL number').content),
-    authorityKeyId: keyId && hex(keyId.content),
+    number: number && decodeInt(want(number, 0x02, 'CRL number').content), authorityKeyId: akiKeyId(exts),
   };
 }
 
-export function parseCrlBundle(text: string): ParsedCrl[] {
-  return pemBlocks(typeof text === 'string' ? text : '', 'X509 CRL').map((b, n) => {
-    try {
-      return crlFromDer(pemToDer(b));
-    } catch (err) {
-      throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM CRL: CRL ${n + 1}: ${errorMessage(err)}`, { cause: err });
-    }
-  });
-}
-
-export function parseCrl(pem: string): ParsedCrl {
-  const crls = parseCrlBundle(pem);
-  if (crls.length !== 1) throw new RingmasterError('RM_CA_DIR_INVALID', `not a PEM CRL: expected one X509 CRL block, found ${crls.length}`);
-  return crls[0]!;
-}
-
-// ---- signature verification --------------------------------------------------------------------
+export const parseCrl = (pem: string): ParsedCrl => parseBlocks(pem, 'X509 CRL', 'CRL', true, crlFromDer)[0]!;
+export const parseCrlBundle = (text: string): ParsedCrl[] => parseBlocks(text, 'X509 CRL', 'CRL', false, crlFromDer);
 
 const signatureHashes = new Map<string, string | null>([
   ['1.2.840.113549.1.1.5', 'sha1'], ['1.2.840.113549.1.1.14', 'sha224'], ['1.2.840.113549.1.1.11', 'sha256'],
-  ['1.2.840.113549.1.1.12', 'sha384'], ['1.2.840.113549.1.1.13', 'sha512'],
-  ['1.2.840.10045.4.1', 'sha1'], ['1.2.840.10045.4.3.1', 'sha224'], ['1.2.840.10045.4.3.2', 'sha256'],
-  ['1.2.840.10045.4.3.3', 'sha384'], ['1.2.840.10045.4.3.4', 'sha512'], ['1.3.101.112', null], ['1.3.101.113', null],
+  ['1.2.840.113549.1.1.12', 'sha384'], ['1.2.840.113549.1.1.13', 'sha512'], ['1.2.840.10045.4.1', 'sha1'],
+  ['1.2.840.10045.4.3.1', 'sha224'], ['1.2.840.10045.4.3.2', 'sha256'], ['1.2.840.10045.4.3.3', 'sha384'],
+  ['1.2.840.10045.4.3.4', 'sha512'], ['1.3.101.112', null], ['1.3.101.113', null],
 ]);
 
-/** Checks the outer signature of a CSR, certificate or CRL (all three are SEQUENCE {tbs, alg, sig}). */
-async function verifySigned(der: Uint8Array, spki: Uint8Array): Promise<boolean> {
+async function verifySigned(pem: string, spki: Uint8Array): Promise<boolean> {
   try {
-    const [tbs, alg, sig] = kids(readDer(der));
+    const [tbs, alg, sig] = kids(readDer(pemToDer(pem)));
     const hash = signatureHashes.get(decodeOid(want(kids(want(alg, 0x30, 'algorithm'))[0], 0x06, 'algorithm id').content));
     const bits = want(sig, 0x03, 'signature').content;
     if (hash === undefined || !tbs || bits[0] !== 0) return false;
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    return await new Promise<boolean>((resolve) => {
-      nodeVerify(hash, tbs.raw, key, bits.subarray(1), (err, ok) => resolve(!err && ok));
-    });
+    const key = publicKey(spki);
+    return await new Promise<boolean>((resolve) => nodeVerify(hash, tbs.raw, key, bits.subarray(1), (err, ok) => resolve(!err && ok)));
   } catch {
     return false;
   }
 }
 
-export function verifyCsrSignature(csr: ParsedCsr): Promise<boolean> {
-  return verifySigned(pemToDer(csr.pem), csr.publicKeySpki);
+export const verifyCsrSignature = (csr: ParsedCsr): Promise<boolean> => verifySigned(csr.pem, csr.publicKeySpki);
+export const verifyCrlSignature = (crl: ParsedCrl, issuer: ParsedCert): Promise<boolean> => verifySigned(crl.pem, issuer.publicKeySpki);
+
+const generate = promisify(nodeGenerateKeyPair);
+
+/** RSA keys as PKCS#1 ("RSA PRIVATE KEY") and EC keys as SEC1, the way Puppet writes them. */
+export async function generateKeyPair(spec: { type: 'rsa'; bits: number } | { type: 'ec'; curve: 'P-256' | 'P-384' }): Promise<KeyPair> {
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const pair = await (spec.type === 'rsa'
+    ? generate('rsa', { modulusLength: spec.bits, publicKeyEncoding, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } })
+    : generate('ec', { namedCurve: spec.curve, publicKeyEncoding, privateKeyEncoding: { type: 'sec1', format: 'pem' } })
+  ).catch((err: unknown) => Promise.reject(new RingmasterError('RM_INTERNAL', `key generation failed: ${errorMessage(err)}`, { cause: err })));
+  return { privateKeyPem: pair.privateKey, publicKeyPem: pair.publicKey };
 }
 
-export function verifyCrlSignature(crl: ParsedCrl, issuer: ParsedCert): Promise<boolean> {
-  return verifySigned(pemToDer(crl.pem), issuer.publicKeySpki);
-}
-
-// ---- keys --------------------------------------------------------------------------------------
-
-export function generateKeyPair(spec: { type: 'rsa'; bits: number } | { type: 'ec'; curve: 'P-256' | 'P-384' }): Promise<KeyPair> {
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, publicKeyPem: string, privateKeyPem: string): void => {
-      if (err) reject(new RingmasterError('RM_INTERNAL', `key generation failed: ${err.message}`, { cause: err }));
-      else resolve({ privateKeyPem, publicKeyPem });
-    };
-    const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
-    if (spec.type === 'rsa') nodeGenerateKeyPair('rsa', { modulusLength: spec.bits, publicKeyEncoding, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } }, done);
-    else nodeGenerateKeyPair('ec', { namedCurve: spec.curve, publicKeyEncoding, privateKeyEncoding: { type: 'sec1', format: 'pem' } }, done);
-  });
-}
-
-function privateKey(pem: string, code: ErrorCode, what: string): KeyObject {
-  try {
-    return createPrivateKey({ key: pem, format: 'pem' });
-  } catch (err) {
-    throw new RingmasterError(code, `${what} is not an unencrypted PEM private key: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
-const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
-const rsaSha256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-
-/** The WebCrypto import and signing parameters for a key (SHA-256 always, as Puppet uses). */
-function webAlgorithm(key: KeyObject, code: ErrorCode): { importAs: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams; sign: webcrypto.Algorithm | webcrypto.EcdsaParams } {
-  if (key.asymmetricKeyType === 'rsa') return { importAs: rsaSha256, sign: rsaSha256 };
-  const curve = curveNames[key.asymmetricKeyDetails?.namedCurve ?? ''];
-  if (key.asymmetricKeyType === 'ec' && curve) return { importAs: { name: 'ECDSA', namedCurve: curve }, sign: { name: 'ECDSA', hash: 'SHA-256' } };
-  throw new RingmasterError(code, `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+function privateKey(pem: string, code: ErrorCode, what: string, rsaOnly: boolean): KeyObject {
+  const key = attempt(() => createPrivateKey({ key: pem, format: 'pem' })) ?? fail(new RingmasterError(code, `${what} is not an unencrypted PEM private key`));
+  if (rsaOnly && key.asymmetricKeyType !== 'rsa') throw new RingmasterError(code, `${what} is a ${key.asymmetricKeyType ?? 'unknown'} key; the CA signs with SHA256withRSA and needs an RSA key`);
+  return key;
 }
 
 /** RFC 5280 method 1: SHA-1 of the subjectPublicKey bits; what puppetserver and OpenSSL put in SKI. */
@@ -481,115 +429,105 @@ function keyIdentifier(spki: Uint8Array): string {
   return createHash('sha1').update(bits).digest('hex');
 }
 
-// ---- signing -----------------------------------------------------------------------------------
-
-type SignerState = { key: webcrypto.CryptoKey; issuer: px.Name; aki: px.Extension };
+type SignerState = { key: KeyObject; issuerRaw: Uint8Array; keyId: string };
 const signerStates = new WeakMap<Signer, SignerState>();
-
-const netscapeComment = new px.Extension(oids.netscapeComment, false, encodeText(0x16, 'Puppet Server Internal Certificate'));
+const sha256WithRsa = encode(0x30, encodeOid('1.2.840.113549.1.1.11'), Uint8Array.of(0x05, 0x00));
+const netscapeComment = encodeExt(oids.netscapeComment, false, encodeText(0x16, 'Puppet Server Internal Certificate'));
 const leafProfile = [
-  new px.BasicConstraintsExtension(false, undefined, true),
-  new px.ExtendedKeyUsageExtension([oids.serverAuth, oids.clientAuth], true),
-  new px.KeyUsagesExtension(px.KeyUsageFlags.digitalSignature | px.KeyUsageFlags.keyEncipherment, true),
+  encodeExt(oids.basicConstraints, true, encode(0x30)),
+  encodeExt(oids.extKeyUsage, true, encode(0x30, encodeOid(oids.serverAuth), encodeOid(oids.clientAuth))),
+  encodeExt(oids.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x05, 0xa0)), // digitalSignature, keyEncipherment
 ];
-const cliAuthTrue = new px.Extension(oids.ppCliAuth, false, encodeText(0x0c, 'true'));
-
-function serialHex(serial: bigint): string {
-  if (serial <= 0n) throw new RingmasterError('RM_INTERNAL', `certificate serial must be positive, got ${serial.toString()}`);
-  const h = serial.toString(16);
-  return h.length % 2 ? `0${h}` : h;
-}
-
-const cnName = (cn: string): px.Name => new px.Name([{ '2.5.4.3': [{ utf8String: cn }] }]);
+const caProfile = [
+  encodeExt(oids.basicConstraints, true, encode(0x30, Uint8Array.of(0x01, 0x01, 0xff))),
+  encodeExt(oids.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign, cRLSign
+];
+const cliAuthTrue = encodeExt(oids.ppCliAuth, false, encodeText(0x0c, 'true'));
+const skiExt = (keyId: string): Uint8Array => encodeExt(oids.subjectKeyIdentifier, false, encode(0x04, Buffer.from(keyId, 'hex')));
 
 /** Loads the CA. caCertPem may be a bundle: the certificate that matches the key is the signer. */
 export async function loadSigner(caCertPem: string, caKeyPem: string): Promise<Signer> {
-  const key = privateKey(caKeyPem, 'RM_CA_DIR_INVALID', 'ca_key.pem');
-  if (key.asymmetricKeyType !== 'rsa') throw new RingmasterError('RM_CA_DIR_INVALID', `ca_key.pem is a ${key.asymmetricKeyType ?? 'unknown'} key; the CA signs with SHA256withRSA and needs an RSA key`);
+  await Promise.resolve(); // failures below become rejections, as callers of an async loader expect
+  const key = privateKey(caKeyPem, 'RM_CA_DIR_INVALID', 'ca_key.pem', true);
   const pub = createPublicKey(key);
-  const match = certsFrom(caCertPem, false).find(({ cert }) => createPublicKey({ key: Buffer.from(cert.publicKeySpki), format: 'der', type: 'spki' }).equals(pub));
+  const match = certsFrom(caCertPem).find(({ cert }) => publicKey(cert.publicKeySpki).equals(pub));
   if (!match) throw new RingmasterError('RM_CA_DIR_INVALID', 'ca_key.pem does not match ca_crt.pem');
-  if (!match.cert.isCa) throw new RingmasterError('RM_CA_DIR_INVALID', `ca_crt.pem: ${match.cert.subjectDn} is not a CA certificate (basicConstraints CA:TRUE missing)`);
+  if (!match.cert.isCa) throw new RingmasterError('RM_CA_DIR_INVALID', `ca_crt.pem: ${match.cert.subjectDn} is not a CA certificate (no basicConstraints CA:TRUE)`);
   const signer: Signer = { cert: match.cert };
-  signerStates.set(signer, {
-    key: key.toCryptoKey(rsaSha256, false, ['sign']),
-    issuer: new px.Name(match.subjectRaw),
-    aki: new px.AuthorityKeyIdentifierExtension(match.cert.subjectKeyId ?? keyIdentifier(match.cert.publicKeySpki), false),
-  });
-  return Promise.resolve(signer);
+  signerStates.set(signer, { key, issuerRaw: match.subjectRaw, keyId: match.cert.subjectKeyId ?? keyIdentifier(match.cert.publicKeySpki) });
+  return signer;
 }
 
-function stateOf(signer: Signer): SignerState {
-  const state = signerStates.get(signer);
-  if (!state) throw new RingmasterError('RM_INTERNAL', 'signer was not created by loadSigner');
-  return state;
+const stateOf = (signer: Signer): SignerState => signerStates.get(signer) ?? fail(new RingmasterError('RM_INTERNAL', 'signer was not created by loadSigner'));
+
+async function sign(tbs: Uint8Array, key: KeyObject, label: string): Promise<string> {
+  const signature = await new Promise<Uint8Array>((resolve, reject) => nodeSign('sha256', tbs, key, (err, sig) => (err ? reject(err) : resolve(sig))));
+  return derToPem(encode(0x30, tbs, sha256WithRsa, encode(0x03, Uint8Array.of(0), signature)), label);
 }
 
-async function signCert(p: { subject: px.Name; issuer: px.Name; spki: Uint8Array; serial: bigint; notBefore: Date; notAfter: Date; key: webcrypto.CryptoKey; extensions: px.Extension[] }): Promise<string> {
-  const seen = new Set<string>();
-  for (const e of p.extensions) {
-    if (seen.has(e.type)) throw new RingmasterError('RM_CA_CSR_EXTENSION_FORBIDDEN', `extension ${e.type} would appear twice in the certificate`);
-    seen.add(e.type);
-  }
-  const cert = await px.X509CertificateGenerator.create({
-    serialNumber: serialHex(p.serial), subject: p.subject, issuer: p.issuer, notBefore: p.notBefore, notAfter: p.notAfter,
-    publicKey: p.spki.slice(), signingKey: p.key, signingAlgorithm: rsaSha256, extensions: p.extensions,
-  }, webCrypto);
-  return derToPem(new Uint8Array(cert.rawData), 'CERTIFICATE');
+type CertFields = { subjectCn: string; issuerRaw: Uint8Array; spki: Uint8Array; serial: bigint; notBefore: Date; notAfter: Date; key: KeyObject; extensions: Uint8Array[] };
+
+async function signCert(p: CertFields): Promise<string> {
+  const ids = p.extensions.map((e) => decodeOid(kids(readDer(e))[0]!.content));
+  const twice = ids.find((oid, i) => ids.indexOf(oid) !== i);
+  if (twice) throw new RingmasterError('RM_CA_CSR_EXTENSION_FORBIDDEN', `extension ${twice} would appear twice in the certificate`);
+  return await sign(encode(0x30,
+    Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02), encodeInt(p.serial, true), sha256WithRsa, p.issuerRaw,
+    encode(0x30, encodeTime(p.notBefore), encodeTime(p.notAfter)), cnName(p.subjectCn), p.spki,
+    encode(0xa3, encode(0x30, ...p.extensions))), p.key, 'CERTIFICATE');
 }
 
 export async function createCaCertificate(p: { commonName: string; keyPair: KeyPair; serial: bigint; notBefore: Date; notAfter: Date }): Promise<string> {
-  const key = privateKey(p.keyPair.privateKeyPem, 'RM_INTERNAL', 'the CA key');
-  if (key.asymmetricKeyType !== 'rsa') throw new RingmasterError('RM_INTERNAL', 'the CA key must be RSA (the CA signs with SHA256withRSA)');
+  const key = privateKey(p.keyPair.privateKeyPem, 'RM_INTERNAL', 'the CA key', true);
   const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   const keyId = keyIdentifier(spki);
-  const name = cnName(p.commonName);
-  return signCert({
-    subject: name, issuer: name, spki, serial: p.serial, notBefore: p.notBefore, notAfter: p.notAfter, key: key.toCryptoKey(rsaSha256, false, ['sign']),
-    extensions: [
-      netscapeComment,
-      new px.AuthorityKeyIdentifierExtension(keyId, false),
-      new px.BasicConstraintsExtension(true, undefined, true),
-      new px.KeyUsagesExtension(px.KeyUsageFlags.keyCertSign | px.KeyUsageFlags.cRLSign, true),
-      new px.SubjectKeyIdentifierExtension(keyId, false),
-    ],
-  });
+  const extensions = [netscapeComment, akiExt(keyId), ...caProfile, skiExt(keyId)];
+  return await signCert({ subjectCn: p.commonName, issuerRaw: cnName(p.commonName), spki, serial: p.serial, notBefore: p.notBefore, notAfter: p.notAfter, key, extensions });
 }
 
 export async function issueCertificate(p: IssueParams): Promise<string> {
-  const state = stateOf(p.signer);
-  let keyId: string;
-  try {
-    keyId = keyIdentifier(p.publicKeySpki);
-  } catch (err) {
-    throw new RingmasterError('RM_CA_CSR_MALFORMED', `the public key to certify is malformed: ${errorMessage(err)}`, { cause: err });
-  }
-  const extensions = [netscapeComment, state.aki, ...leafProfile, new px.SubjectKeyIdentifierExtension(keyId, false)];
-  for (const e of p.copyExtensions) extensions.push(new px.Extension(e.oid, e.critical, e.der));
+  const { key, issuerRaw, keyId: caKeyId } = stateOf(p.signer);
+  const keyId = attempt(() => publicKey(p.publicKeySpki) && keyIdentifier(p.publicKeySpki)) ?? fail(new RingmasterError('RM_CA_CSR_MALFORMED', 'the public key to certify is malformed'));
+  const extensions = [netscapeComment, akiExt(caKeyId), ...leafProfile, skiExt(keyId), ...p.copyExtensions.map((e) => encodeExt(e.oid, e.critical, e.der))];
   if (p.cliAuth) extensions.push(cliAuthTrue);
-  if (p.subjectAltNames.length) extensions.push(sanExtension(p.subjectAltNames));
-  return signCert({ subject: cnName(p.commonName), issuer: state.issuer, spki: p.publicKeySpki, serial: p.serial, notBefore: p.notBefore, notAfter: p.notAfter, key: state.key, extensions });
+  if (p.subjectAltNames.length) extensions.push(encodeExt(oids.subjectAltName, false, sanValue(p.subjectAltNames)));
+  return await signCert({ subjectCn: p.commonName, issuerRaw, spki: p.publicKeySpki, serial: p.serial, notBefore: p.notBefore, notAfter: p.notAfter, key, extensions });
 }
 
+/** A v2 CRL; entries without a reason get keyCompromise, as puppetserver writes every revocation. */
 export async function createCrl(p: { signer: Signer; number: bigint; thisUpdate: Date; nextUpdate: Date; revoked: RevokedEntry[] }): Promise<string> {
-  const state = stateOf(p.signer);
+  const { key, issuerRaw, keyId } = stateOf(p.signer);
   const seen = new Set<bigint>();
-  const entries = p.revoked.filter((r) => !seen.has(r.serial) && seen.add(r.serial)).map((r) => ({ serialNumber: serialHex(r.serial), revocationDate: r.date, reason: r.reason ?? 1 }));
-  const crl = await px.X509CrlGenerator.create({
-    issuer: state.issuer, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, signingKey: state.key, signingAlgorithm: rsaSha256,
-    extensions: [state.aki, new px.Extension(oids.crlNumber, false, encodeInt(p.number))], entries,
-  }, webCrypto);
-  return derToPem(new Uint8Array(crl.rawData), 'X509 CRL');
+  const entries = p.revoked.filter((r) => !seen.has(r.serial) && seen.add(r.serial)).map((r) => {
+    const reason = r.reason ?? 1;
+    const exts = reason === 0 ? [] : [encode(0x30, encodeExt('2.5.29.21', false, encode(0x0a, Uint8Array.of(reason))))];
+    return encode(0x30, encodeInt(r.serial, true), encodeTime(r.date), ...exts);
+  });
+  return await sign(encode(0x30,
+    Uint8Array.of(0x02, 0x01, 0x01), sha256WithRsa, issuerRaw, encodeTime(p.thisUpdate), encodeTime(p.nextUpdate),
+    ...(entries.length ? [encode(0x30, ...entries)] : []),
+    encode(0xa0, encode(0x30, akiExt(keyId), encodeExt(oids.crlNumber, false, encodeInt(p.number))))), key, 'X509 CRL');
 }
 
-export async function createCsr(p: { commonName: string; keyPair: KeyPair; subjectAltNames?: SubjectAltName[]; extensionRequests?: { oid: string; value: string; critical?: boolean }[]; challengePassword?: string }): Promise<string> {
-  const key = privateKey(p.keyPair.privateKeyPem, 'RM_INTERNAL', 'the request key');
-  const alg = webAlgorithm(key, 'RM_INTERNAL');
-  const keys = { privateKey: key.toCryptoKey(alg.importAs, false, ['sign']), publicKey: createPublicKey(key).toCryptoKey(alg.importAs, true, ['verify']) };
-  const extensions = p.subjectAltNames?.length ? [sanExtension(p.subjectAltNames)] : [];
-  for (const e of p.extensionRequests ?? []) extensions.push(new px.Extension(e.oid, e.critical ?? false, encodeText(0x0c, e.value)));
+const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+export async function createCsr(p: {
+  commonName: string; keyPair: KeyPair; subjectAltNames?: SubjectAltName[];
+  extensionRequests?: { oid: string; value: string; critical?: boolean }[]; challengePassword?: string;
+}): Promise<string> {
+  const key = privateKey(p.keyPair.privateKeyPem, 'RM_INTERNAL', 'the request key', false);
+  const curve = curveNames[key.asymmetricKeyDetails?.namedCurve ?? ''];
+  if (key.asymmetricKeyType !== 'rsa' && !(key.asymmetricKeyType === 'ec' && curve)) throw new RingmasterError('RM_INTERNAL', `cannot sign a request with a ${key.asymmetricKeyType ?? 'unknown'} key`);
+  const importAs = curve ? { name: 'ECDSA', namedCurve: curve } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const keys = { privateKey: key.toCryptoKey(importAs, false, ['sign']), publicKey: createPublicKey(key).toCryptoKey(importAs, true, ['verify']) };
+  const extensions = [
+    ...(p.subjectAltNames?.length ? [encodeExt(oids.subjectAltName, false, sanValue(p.subjectAltNames))] : []),
+    ...(p.extensionRequests ?? []).map((e) => encodeExt(e.oid, e.critical ?? false, encodeText(0x0c, e.value))),
+  ].map((der) => new px.Extension(der));
   const pw = p.challengePassword;
-  const attributes = pw === undefined ? [] : [new px.Attribute(oids.challengePassword, [encodeText(isPrintable(pw) ? 0x13 : 0x0c, pw)])];
-  const csr = await px.Pkcs10CertificateRequestGenerator.create({ name: cnName(p.commonName), keys, signingAlgorithm: alg.sign, extensions, attributes }, webCrypto);
+  // Puppet agents write csr_attributes as PrintableString; a value outside its alphabet needs UTF8String.
+  const attributes = pw === undefined ? [] : [new px.Attribute(oids.challengePassword, [encodeText(/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(pw) ? 0x13 : 0x0c, pw)])];
+  const signingAlgorithm = curve ? { name: 'ECDSA', hash: 'SHA-256' } : importAs;
+  const csr = await px.Pkcs10CertificateRequestGenerator.create({ name: new px.Name(cnName(p.commonName)), keys, signingAlgorithm, extensions, attributes }, webCrypto);
   return derToPem(new Uint8Array(csr.rawData), 'CERTIFICATE REQUEST');
 }

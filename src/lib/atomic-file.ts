@@ -33,12 +33,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 /** Appends and fsyncs. Used for append-only logs whose readers tolerate a torn last line. */
 export async function appendFileDurable(path: string, data: string): Promise<void> {
   const handle = await open(path, 'a', 0o644);
+  let created: boolean;
   try {
     await handle.appendFile(data);
     await handle.sync();
+    // Only what we just wrote is in it: the file may be new, and its directory entry must be
+    // made durable too or a crash could lose the whole file.
+    created = (await handle.stat()).size === Buffer.byteLength(data);
   } finally {
     await handle.close();
   }
+  if (created) await syncDirectory(dirname(path));
 }
 
 export async function syncDirectory(dir: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { text, type ServiceRequest, type ServiceResponse } from './http.ts';
+import type { ServiceRequest, ServiceResponse } from './http.ts';
 
 // /status/v1/simple as trapperkeeper-status answers it. Agents with server_list probe
 // /status/v1/simple/server (then /master), so those must answer 200 while ringmaster serves.

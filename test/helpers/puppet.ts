@@ -2,6 +2,7 @@
 // end-to-end tests exercise ringmaster with the software operators actually run. Also holds the
 // process and polling primitives the other helpers share.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,8 +58,8 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     const timer = setTimeout(() => {
       timedOut = true;
@@ -79,6 +80,9 @@ export function describeRun(what: string, r: RunResult): string {
   return `${what}: ${status} after ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
+/** Thrown from a poll check to give up at once (say, the process being waited for has died). */
+export class StopPolling extends Error {}
+
 /**
  * Re-evaluates `check` until it returns something other than undefined, or throws once the
  * deadline passes. The short pause between checks bounds CPU use; the deadline bounds the loop.
@@ -95,6 +99,7 @@ export async function pollUntil<T>(
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof StopPolling) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {
@@ -103,6 +108,11 @@ export async function pollUntil<T>(
     }
     await delay(intervalMs);
   }
+}
+
+/** A lower-case certname no other test case or earlier run shares. */
+export function uniqueCertname(prefix: string, domain = 'test'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}.${domain}`;
 }
 
 export async function makeTempDir(prefix: string): Promise<string> {

@@ -5,7 +5,7 @@ import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { makeTempDir, pollUntil, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
+import { makeTempDir, pollUntil, StopPolling, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
 
 const packagedConf = '/etc/puppet/puppetserver/conf.d';
 const packagedServices = '/etc/puppet/puppetserver/services.d';
@@ -107,6 +107,8 @@ profiler: {}
     '[main]',
     `certname = ${o.certname}`,
     `ssldir = ${join(root, 'ssl')}`,
+    // Clients connect to "localhost", and the agent checks the name against the server cert.
+    `dns_alt_names = localhost,${o.certname}`,
     ...(o.keylength ? [`keylength = ${o.keylength}`] : []),
     '[server]',
     `cadir = ${join(root, 'ca')}`,
@@ -172,7 +174,7 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
     await pollUntil(
       'puppetserver /status/v1/simple = running',
       async () => {
-        if (exited !== undefined) throw new Error(`puppetserver stopped (${exited})`);
+        if (exited !== undefined) throw new StopPolling(`puppetserver stopped (${exited})`);
         const res = await insecureGet(port, '/status/v1/simple', 2_000);
         return res.status === 200 && res.body.trim() === 'running' ? true : undefined;
       },

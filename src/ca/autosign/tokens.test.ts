@@ -33,7 +33,7 @@ afterEach(async () => {
 void test('create then consume succeeds once; the second use is refused', async () => {
   const tokens = store();
   const { token, expiresAt } = await tokens.create('agent1.example.com', hour);
-  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(token, /^[0-9a-f]{64}$/);
   assert.equal(expiresAt.getTime(), clock.now() + hour);
   assert.deepEqual(await tokens.consume('agent1.example.com', token), { ok: true });
   assert.deepEqual(await tokens.consume('agent1.example.com', token), { ok: false, reason: 'used' });

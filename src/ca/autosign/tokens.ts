@@ -104,7 +104,8 @@ export class TokenStore {
     if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > maxTokenTtlMs) {
       throw new RingmasterError('RM_CA_TOKEN_INVALID', `token lifetime must be more than 0 and at most 1 year (got ${ttlMs} ms)`);
     }
-    const token = this.#random.bytes(32).toString('base64url');
+    // Hex, not base64: Puppet agents send csr_attributes as ASN.1 PrintableString, which has no '_'.
+    const token = this.#random.bytes(32).toString('hex');
     return this.#mutate((tokens, now) => {
       const expiresAt = new Date(now + ttlMs);
       const kept = tokens.filter((t) => !this.#spent(t, now));
