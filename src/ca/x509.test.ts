@@ -1,12 +1,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { isRingmasterError } from '../lib/errors.ts';
-import { oids } from './oids.ts';
+import { oids, ppAuthCertExt } from './oids.ts';
 import {
   createCaCertificate, createCrl, createCsr, generateKeyPair, issueCertificate, loadSigner, parseCert, parseCertBundle, parseCrl,
   parseCrlBundle, parseCsr, pemBlocks, verifyCrlSignature, verifyCsrSignature, type KeyPair, type Signer,
@@ -28,6 +28,12 @@ function file(name: string, content: string): string {
 
 function openssl(...args: string[]): string {
   return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** stdout and stderr together, for the commands that report verification on stderr. */
+function opensslAll(...args: string[]): string {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`;
 }
 
 const matches = (code: string, message?: RegExp) => (err: unknown): boolean =>
@@ -103,7 +109,7 @@ describe('CA certificate and signer', () => {
 
 describe('issueCertificate', () => {
   it('issues the puppetserver agent profile, verifiable by openssl', async () => {
-    const csr = parseCsr(await createCsr({ commonName: 'agent1.example.com', keyPair: agentKey, extensionRequests: [{ oid: `${oids.ppAuthCertExt}.13`, value: 'web' }, { oid: '1.3.6.1.4.1.34380.1.1.12', value: 'production' }] }));
+    const csr = parseCsr(await createCsr({ commonName: 'agent1.example.com', keyPair: agentKey, extensionRequests: [{ oid: `${ppAuthCertExt}.13`, value: 'web' }, { oid: '1.3.6.1.4.1.34380.1.1.12', value: 'production' }] }));
     const pem = await issue({
       serial: 0x80n, copyExtensions: csr.extensionRequests, cliAuth: true,
       subjectAltNames: [{ type: 'dns', value: 'puppet' }, { type: 'ip', value: '10.0.0.5' }, { type: 'dns', value: 'agent1.example.com' }],
@@ -133,7 +139,7 @@ describe('issueCertificate', () => {
     assert.deepEqual(cert.publicKeySpki, csr.publicKeySpki);
     const byOid = new Map(cert.extensions.map((e) => [e.oid, e]));
     assert.equal(byOid.get(oids.ppCliAuth)?.text, 'true');
-    assert.equal(byOid.get(`${oids.ppAuthCertExt}.13`)?.text, 'web');
+    assert.equal(byOid.get(`${ppAuthCertExt}.13`)?.text, 'web');
     assert.equal(byOid.get('1.3.6.1.4.1.34380.1.1.12')?.text, 'production');
     assert.deepEqual(byOid.get('1.3.6.1.4.1.34380.1.1.12')?.der, csr.extensionRequests[1]?.der);
     assert.equal(byOid.get(oids.basicConstraints)?.critical, true);
@@ -149,10 +155,10 @@ describe('issueCertificate', () => {
       subjectAltNames: [{ type: 'ip', value: '2001:db8::1' }, { type: 'ip', value: '::ffff:10.0.0.1' }, { type: 'dns', value: 'ünï.example' }],
     });
     const text = openssl('x509', '-in', file('v6.pem', pem), '-noout', '-text');
-    assert.match(text, /IP Address:2001:DB8:0:0:0:0:0:1, IP Address:0:0:0:0:0:FFFF:A00:1, DNS:xn--n-iga5e.example/);
+    assert.match(text, /IP Address:2001:DB8:0:0:0:0:0:1, IP Address:0:0:0:0:0:FFFF:A00:1, DNS:xn--n-nga1b.example/);
     assert.match(text, /Not After : Jun {2}1 00:00:00 2061 GMT/);
     const cert = parseCert(pem);
-    assert.deepEqual(cert.subjectAltNames.map((s) => s.value), ['2001:db8::1', '::ffff:a00:1', 'xn--n-iga5e.example']);
+    assert.deepEqual(cert.subjectAltNames.map((s) => s.value), ['2001:db8::1', '::ffff:a00:1', 'xn--n-nga1b.example']);
     assert.equal(cert.notAfter.toISOString(), '2061-06-01T00:00:00.000Z');
     const bare = parseCert(await issue({ subjectAltNames: [] }));
     assert.equal(bare.extensions.some((e) => e.oid === oids.subjectAltName), false);
@@ -190,7 +196,7 @@ describe('CRLs', () => {
     assert.match(text, /Authority Key Identifier/);
     assert.match(text, /Serial Number: ABCD\s+Revocation Date: Jan 15 12:00:00 2026 GMT\s+CRL entry extensions:\s+X509v3 CRL Reason Code:\s+Key Compromise/);
     assert.match(text, /Superseded/);
-    assert.match(openssl('crl', '-in', crlFile, '-CAfile', join(dir, 'ca.pem'), '-noout'), /^$/);
+    assert.match(opensslAll('crl', '-in', crlFile, '-CAfile', join(dir, 'ca.pem'), '-noout'), /verify OK/);
     assert.throws(() => openssl('verify', '-crl_check', '-CRLfile', crlFile, '-CAfile', join(dir, 'ca.pem'), file('revoked.pem', cert)), /certificate revoked/);
 
     const crl = parseCrl(crlPem);
@@ -200,9 +206,8 @@ describe('CRLs', () => {
     assert.equal(crl.thisUpdate.getTime(), now);
     assert.deepEqual(crl.revoked, [{ serial: 0xabcdn, date: new Date(now), reason: 1 }, { serial: 3n, date: new Date(now), reason: 4 }]);
     assert.equal(await verifyCrlSignature(crl, signer.cert), true);
-    const other = await loadSigner(await createCaCertificate({ commonName: 'x', keyPair: caKey, serial: 1n, notBefore: new Date(now), notAfter: new Date(now + DAY) }), caKey.privateKeyPem);
-    assert.equal(await verifyCrlSignature(crl, parseCert(await createCaCertificate({ commonName: 'y', keyPair: agentKey, serial: 1n, notBefore: new Date(now), notAfter: new Date(now + DAY) }))), false);
-    assert.equal(other.cert.subjectDn, 'CN=x');
+    const stranger = await createCaCertificate({ commonName: 'Puppet CA: ca.example.com', keyPair: agentKey, serial: 1n, notBefore: new Date(now), notAfter: new Date(now + DAY) });
+    assert.equal(await verifyCrlSignature(crl, parseCert(stranger)), false);
   });
 
   it('parses an empty CRL and a chain in order', async () => {
@@ -224,7 +229,7 @@ describe('createCsr / parseCsr', () => {
       extensionRequests: [{ oid: '1.3.6.1.4.1.34380.1.1.13', value: 'webserver' }],
     });
     const csrFile = file('req.pem', pem);
-    assert.match(execFileSync('openssl', ['req', '-in', csrFile, '-noout', '-verify'], { encoding: 'utf8', stdio: 'pipe' }).toString() + 'verify OK', /verify OK/);
+    assert.match(opensslAll('req', '-in', csrFile, '-noout', '-verify'), /verify OK/);
     assert.match(openssl('asn1parse', '-in', csrFile), /PRINTABLESTRING\s+:Tok3n-42/);
     const csr = parseCsr(pem);
     assert.equal(csr.commonName, 'web01.example.com');
@@ -242,7 +247,8 @@ describe('createCsr / parseCsr', () => {
   it('parses what openssl req produces: SANs, a pp_role UTF8String and a challengePassword', async () => {
     const keyFile = file('agent.key', agentKey.privateKeyPem);
     const cfg = file('req.cnf', '[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n[dn]\nCN = x\n[attrs]\nchallengePassword = psk-from-csr-attributes\n');
-    const pem = openssl('req', '-new', '-key', keyFile, '-config', cfg, '-subj', '/CN=x',
+    // The CN comes from the config: -subj would drop the [attrs] section.
+    const pem = openssl('req', '-new', '-key', keyFile, '-config', cfg,
       '-addext', 'subjectAltName=DNS:x,DNS:y', '-addext', '1.3.6.1.4.1.34380.1.1.13=ASN1:UTF8String:webserver');
     const csr = parseCsr(pem);
     assert.equal(csr.commonName, 'x');
@@ -258,9 +264,13 @@ describe('createCsr / parseCsr', () => {
 
   it('detects a tampered signature', async () => {
     const der = Buffer.from(pemBlocks(csrPem, 'CERTIFICATE REQUEST')[0]!.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    der[der.length - 5] ^= 0x01;
+    der.writeUInt8(der.readUInt8(der.length - 5) ^ 0x01, der.length - 5);
     const tampered = parseCsr(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`);
     assert.equal(await verifyCsrSignature(tampered), false);
+    const renamed = parseCsr(csrPem.replace(/\n/g, '').replace(/-----(BEGIN|END) CERTIFICATE REQUEST-----/g, '\n')
+      .replace(/^\n(.*)\n$/s, (_, b64: string) => `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(Buffer.from(b64, 'base64').toString('latin1').replace('agent1', 'agent2'), 'latin1').toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`));
+    assert.equal(renamed.commonName, 'agent2.example.com');
+    assert.equal(await verifyCsrSignature(renamed), false);
     assert.equal(await verifyCsrSignature(parseCsr(csrPem)), true);
   });
 
@@ -274,6 +284,15 @@ describe('createCsr / parseCsr', () => {
     ];
     for (const [input, message] of cases) throwsWith('RM_CA_CSR_MALFORMED', () => parseCsr(input), message);
     throwsWith('RM_CA_CSR_MALFORMED', () => parseCsr(undefined as unknown as string));
+  });
+
+  it('reads 128-bit UUID arcs but refuses absurdly long ones', async () => {
+    const uuidArc = `2.25.${(2n ** 127n + 12345n).toString()}`;
+    const ok = parseCsr(await createCsr({ commonName: 'x', keyPair: agentKey, extensionRequests: [{ oid: uuidArc, value: 'v' }] }));
+    assert.equal(ok.extensionRequests[0]?.oid, uuidArc);
+    const huge = await createCsr({ commonName: 'x', keyPair: agentKey, extensionRequests: [{ oid: `1.2.${(2n ** 400n).toString()}`, value: 'v' }] });
+    throwsWith('RM_CA_CSR_MALFORMED', () => parseCsr(huge), /arc too long/);
+    await rejectsWith('RM_CA_CSR_MALFORMED', createCsr({ commonName: 'x', keyPair: agentKey, extensionRequests: [{ oid: 'pp_role', value: 'v' }] }), /object identifier/);
   });
 
   it('never throws anything but RM_CA_CSR_MALFORMED on corrupted DER', () => {
@@ -303,4 +322,58 @@ describe('PEM handling', () => {
     throwsWith('RM_CA_DIR_INVALID', () => parseCert('nothing'), /^not a PEM certificate/);
     throwsWith('RM_CA_DIR_INVALID', () => parseCertBundle(`${caPem}-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n`), /certificate 2/);
   });
+});
+
+const javaClasspath = ['ssl-utils', 'bcprov', 'bcpkix', 'bcutil'].map((j) => `/usr/share/java/${j}.jar`);
+const javaSource = `import com.puppetlabs.ssl_utils.SSLUtils; import java.io.*; import java.nio.file.*; import java.util.*;
+public class Interop { static Reader r(String f) throws IOException { return Files.newBufferedReader(Path.of(f)); }
+  public static void main(String[] a) throws Exception { String d = a[0];
+    var ca = SSLUtils.pemToCaCert(r(d + "/ca_crt.pem"), r(d + "/ca_key.pem"));
+    var cert = SSLUtils.pemToCerts(r(d + "/agent.pem")).get(0); cert.verify(ca.getPublicKey()); cert.checkValidity();
+    var crl = SSLUtils.pemToCRL(r(d + "/crl.pem")); crl.verify(ca.getPublicKey());
+    var csr = SSLUtils.pemToCertificateRequest(r(d + "/req.pem"));
+    System.out.println(SSLUtils.getCnFromX500Principal(cert.getSubjectX500Principal()) + "|" + SSLUtils.getSerialNumber(cert) + "|"
+      + SSLUtils.getFingerprint(cert, "SHA-256") + "|" + new TreeSet<>(cert.getCriticalExtensionOIDs()) + "|" + SSLUtils.isRevoked(crl, cert) + "|" + SSLUtils.isSignatureValid(csr));
+    try (Writer w = Files.newBufferedWriter(Path.of(d + "/java-req.pem"))) {
+      SSLUtils.writeToPEM(SSLUtils.generateCertificateRequest(SSLUtils.generateKeyPair(2048), "CN=java.example.com", List.of()), w); } } }`;
+const rubySource = `require "puppet"; require "json"; Puppet::SSL::Oids.register_puppet_oids; d = ARGV[0]
+cert = OpenSSL::X509::Certificate.new(File.read(d + "/agent.pem")); req = Puppet::SSL::CertificateRequest.from_s(File.read(d + "/req.pem"))
+store = OpenSSL::X509::Store.new; store.add_cert(OpenSSL::X509::Certificate.new(File.read(d + "/ca_crt.pem")))
+store.add_crl(OpenSSL::X509::CRL.new(File.read(d + "/crl.pem"))); store.flags = OpenSSL::X509::V_FLAG_CRL_CHECK
+puts JSON.generate({ ext: Puppet::SSL::Certificate.from_instance(cert).custom_extensions, sans: Puppet::SSL::Certificate.from_instance(cert).subject_alt_names,
+  reqExt: req.request_extensions, attrs: req.custom_attributes, verified: store.verify(cert), error: store.error_string })`;
+
+describe('interoperability with the real Puppet tooling on this machine', () => {
+  let lab: string;
+  before(async () => {
+    lab = mkdtempSync(join(tmpdir(), 'rm-x509-interop-'));
+    const req = await createCsr({ commonName: 'agent9.example.com', keyPair: agentKey, challengePassword: 'psk', extensionRequests: [{ oid: '1.3.6.1.4.1.34380.1.1.13', value: 'web' }] });
+    const csr = parseCsr(req);
+    const cert = await issue({ commonName: 'agent9.example.com', serial: 0xff01n, copyExtensions: csr.extensionRequests, notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY),
+      subjectAltNames: [{ type: 'dns', value: 'agent9.example.com' }, { type: 'ip', value: '2001:db8::5' }] });
+    const crl = await createCrl({ signer, number: 1n, thisUpdate: new Date(Date.now() - 1000), nextUpdate: new Date(Date.now() + DAY), revoked: [{ serial: 0xff01n, date: new Date() }] });
+    const files = { 'ca_crt.pem': caPem, 'ca_key.pem': caKey.privateKeyPem, 'agent.pem': cert, 'crl.pem': crl, 'req.pem': req };
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(lab, name), content);
+  });
+  after(() => rmSync(lab, { recursive: true, force: true }));
+
+  it('puppetserver\'s ssl-utils (BouncyCastle) loads the CA, verifies cert, CRL and CSR, and makes CSRs we verify',
+    { skip: !javaClasspath.every((j) => existsSync(j)) && 'puppetserver ssl-utils jars not installed' }, async () => {
+      writeFileSync(join(lab, 'Interop.java'), javaSource);
+      const out = execFileSync('java', ['-cp', javaClasspath.join(':'), join(lab, 'Interop.java'), lab], { encoding: 'utf8' }).trim();
+      const cert = parseCert(readFileSync(join(lab, 'agent.pem'), 'utf8'));
+      assert.equal(out, `agent9.example.com|65281|${cert.fingerprints.SHA256.replace(/:/g, '').toLowerCase()}|[2.5.29.15, 2.5.29.19, 2.5.29.37]|true|true`);
+      const javaCsr = parseCsr(readFileSync(join(lab, 'java-req.pem'), 'utf8'));
+      assert.equal(javaCsr.commonName, 'java.example.com');
+      assert.equal(await verifyCsrSignature(javaCsr), true);
+    });
+
+  it('the Puppet agent\'s Ruby code reads our extensions, attributes and SANs and enforces our CRL',
+    { skip: !existsSync('/usr/bin/puppet') && 'puppet-agent not installed' }, () => {
+      const out = JSON.parse(execFileSync('ruby', ['-e', rubySource, lab], { encoding: 'utf8' })) as Record<string, unknown>;
+      assert.deepEqual(out, {
+        ext: [{ oid: 'pp_role', value: 'web' }], sans: ['DNS:agent9.example.com', 'IP Address:2001:DB8:0:0:0:0:0:5'],
+        reqExt: [{ oid: 'pp_role', value: 'web' }], attrs: [{ oid: 'challengePassword', value: 'psk' }], verified: false, error: 'certificate revoked',
+      });
+    });
 });

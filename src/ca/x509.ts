@@ -1,5 +1,3 @@
-import 'reflect-metadata';
-import * as px from '@peculiar/x509';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair as nodeGenerateKeyPair, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
@@ -8,13 +6,10 @@ import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { ErrorCode } from '../lib/error-codes.ts';
 import { oids } from './oids.ts';
 
-// The one place that knows X.509. Reading walks the DER directly: it keeps exact bytes (extensions are
-// copied verbatim) and fails with one error type on hostile input, where the library throws on names it
-// does not model. Certificates and CRLs are encoded here because issuing is the hot path and the
-// library's generator costs more than the RSA-4096 signature; CSRs (CLI, tests, bench) use @peculiar/x509.
-
-const webCrypto = globalThis.crypto;
-px.cryptoProvider.set(webCrypto);
+// The one place that knows X.509, written directly against DER and node:crypto. @peculiar/x509 was
+// measured and dropped: its generator cost more than the RSA-4096 signature itself, it re-encodes what
+// it parses (extensions must be copied verbatim), throws on GeneralNames it does not model, encoded
+// the IP SAN ::ffff:10.0.0.1 as ::ffff:10 and truncated the OID 2.25.<128-bit uuid> to 2.25.
 
 export type SubjectAltName = { type: 'dns' | 'ip'; value: string };
 export type CertExtension = { oid: string; critical: boolean; der: Uint8Array; text?: string };
@@ -88,9 +83,12 @@ function signedBody(der: Uint8Array, what: string): Der[] {
 function decodeOid(c: Uint8Array): string {
   const arcs: bigint[] = [];
   let v = 0n;
+  let width = 0;
   for (const b of c) {
+    // 20 bytes hold a 128-bit UUID arc; longer ones only serve to make the shifts quadratic.
+    if (++width > 20) throw new Error('object identifier arc too long');
     v = (v << 7n) | BigInt(b & 0x7f);
-    if ((b & 0x80) === 0) { arcs.push(v); v = 0n; }
+    if ((b & 0x80) === 0) { arcs.push(v); v = 0n; width = 0; }
   }
   const first = arcs.shift();
   if (first === undefined || (c[c.length - 1]! & 0x80) !== 0) throw new Error('malformed object identifier');
@@ -460,9 +458,9 @@ export async function loadSigner(caCertPem: string, caKeyPem: string): Promise<S
 
 const stateOf = (signer: Signer): SignerState => signerStates.get(signer) ?? fail(new RingmasterError('RM_INTERNAL', 'signer was not created by loadSigner'));
 
-async function sign(tbs: Uint8Array, key: KeyObject, label: string): Promise<string> {
+async function sign(tbs: Uint8Array, key: KeyObject, label: string, algorithm = sha256WithRsa): Promise<string> {
   const signature = await new Promise<Uint8Array>((resolve, reject) => nodeSign('sha256', tbs, key, (err, sig) => (err ? reject(err) : resolve(sig))));
-  return derToPem(encode(0x30, tbs, sha256WithRsa, encode(0x03, Uint8Array.of(0), signature)), label);
+  return derToPem(encode(0x30, tbs, algorithm, encode(0x03, Uint8Array.of(0), signature)), label);
 }
 
 type CertFields = { subjectCn: string; issuerRaw: Uint8Array; spki: Uint8Array; serial: bigint; notBefore: Date; notAfter: Date; key: KeyObject; extensions: Uint8Array[] };
@@ -500,6 +498,7 @@ export async function createCrl(p: { signer: Signer; number: bigint; thisUpdate:
   const seen = new Set<bigint>();
   const entries = p.revoked.filter((r) => !seen.has(r.serial) && seen.add(r.serial)).map((r) => {
     const reason = r.reason ?? 1;
+    if (!Number.isInteger(reason) || reason < 0 || reason > 10) throw new RingmasterError('RM_INTERNAL', `invalid CRL reason code ${reason}`);
     const exts = reason === 0 ? [] : [encode(0x30, encodeExt('2.5.29.21', false, encode(0x0a, Uint8Array.of(reason))))];
     return encode(0x30, encodeInt(r.serial, true), encodeTime(r.date), ...exts);
   });
@@ -509,25 +508,27 @@ export async function createCrl(p: { signer: Signer; number: bigint; thisUpdate:
     encode(0xa0, encode(0x30, akiExt(keyId), encodeExt(oids.crlNumber, false, encodeInt(p.number))))), key, 'X509 CRL');
 }
 
-const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+const ecdsaWithSha256 = encode(0x30, encodeOid('1.2.840.10045.4.3.2'));
+const attribute = (oid: string, value: Uint8Array): Uint8Array => encode(0x30, encodeOid(oid), encode(0x31, value));
 
+/** A SHA-256 signed PKCS#10 request shaped like a Puppet agent's. */
 export async function createCsr(p: {
   commonName: string; keyPair: KeyPair; subjectAltNames?: SubjectAltName[];
   extensionRequests?: { oid: string; value: string; critical?: boolean }[]; challengePassword?: string;
 }): Promise<string> {
   const key = privateKey(p.keyPair.privateKeyPem, 'RM_INTERNAL', 'the request key', false);
-  const curve = curveNames[key.asymmetricKeyDetails?.namedCurve ?? ''];
-  if (key.asymmetricKeyType !== 'rsa' && !(key.asymmetricKeyType === 'ec' && curve)) throw new RingmasterError('RM_INTERNAL', `cannot sign a request with a ${key.asymmetricKeyType ?? 'unknown'} key`);
-  const importAs = curve ? { name: 'ECDSA', namedCurve: curve } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-  const keys = { privateKey: key.toCryptoKey(importAs, false, ['sign']), publicKey: createPublicKey(key).toCryptoKey(importAs, true, ['verify']) };
+  const type = key.asymmetricKeyType;
+  const algorithm = type === 'rsa' ? sha256WithRsa : type === 'ec' ? ecdsaWithSha256 : fail(new RingmasterError('RM_INTERNAL', `cannot sign a request with a ${type ?? 'unknown'} key`));
   const extensions = [
     ...(p.subjectAltNames?.length ? [encodeExt(oids.subjectAltName, false, sanValue(p.subjectAltNames))] : []),
     ...(p.extensionRequests ?? []).map((e) => encodeExt(e.oid, e.critical ?? false, encodeText(0x0c, e.value))),
-  ].map((der) => new px.Extension(der));
+  ];
   const pw = p.challengePassword;
   // Puppet agents write csr_attributes as PrintableString; a value outside its alphabet needs UTF8String.
-  const attributes = pw === undefined ? [] : [new px.Attribute(oids.challengePassword, [encodeText(/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(pw) ? 0x13 : 0x0c, pw)])];
-  const signingAlgorithm = curve ? { name: 'ECDSA', hash: 'SHA-256' } : importAs;
-  const csr = await px.Pkcs10CertificateRequestGenerator.create({ name: new px.Name(cnName(p.commonName)), keys, signingAlgorithm, extensions, attributes }, webCrypto);
-  return derToPem(new Uint8Array(csr.rawData), 'CERTIFICATE REQUEST');
+  const attributes = [
+    ...(pw === undefined ? [] : [attribute(oids.challengePassword, encodeText(/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(pw) ? 0x13 : 0x0c, pw))]),
+    ...(extensions.length ? [attribute(oids.extensionRequest, encode(0x30, ...extensions))] : []),
+  ].sort((a, b) => Buffer.compare(a, b)); // DER orders a SET OF; Java verifies the signature over a DER re-encoding
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  return await sign(encode(0x30, Uint8Array.of(0x02, 0x01, 0x00), cnName(p.commonName), spki, encode(0xa0, ...attributes)), key, 'CERTIFICATE REQUEST', algorithm);
 }

@@ -192,6 +192,9 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     crl: join(ssldir, 'crl.pem'),
   };
   for (const d of ['conf', 'var', 'run', 'log', 'code', 'public', 'ca']) await mkdir(dir(d), { recursive: true });
+  // Made up front so a test can place an existing identity before the first run.
+  await mkdir(paths.certdir, { recursive: true });
+  await mkdir(paths.privatekeydir, { recursive: true, mode: 0o750 });
   const settings: Record<string, string> = {
     certname: opts.certname,
     server: opts.server ?? 'localhost',

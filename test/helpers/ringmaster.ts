@@ -202,7 +202,9 @@ export function httpsRequest(o: HttpsOptions): Promise<HttpsResult> {
         port: o.port,
         path: o.path,
         method: o.method ?? 'GET',
-        headers: o.headers,
+        // The Host header names the server as the agent would (Jetty refuses a Host that differs
+        // from the SNI name), while the connection goes to the loopback address.
+        headers: { Host: `${o.servername ?? 'localhost'}:${o.port}`, ...o.headers },
         ca: o.ca,
         cert: o.cert,
         key: o.key,

@@ -1,0 +1,140 @@
+// Adopting an existing Puppet CA: a directory made by the real `puppetserver ca setup` (root plus
+// intermediate) and an agent certificate that CA signed are imported with `ringmaster ca import`;
+// the old agent keeps working through ringmaster and new serials continue where the old CA stopped.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { copyFile, readdir, readFile, rm as remove } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  createAgent, describeRun, makeTempDir, puppetserverCaCli, skipUnlessInstalled, uniqueCertname, writeCaCliConf, type Agent,
+} from '../helpers/puppet.ts';
+import { caSetup, type OfflineCa } from '../helpers/puppetserver.ts';
+import { httpsRequest, listCerts, ringmasterCli, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
+
+const skip = skipUnlessInstalled('puppet-agent', 'puppetserver');
+const oldAgent = 'agent-old.import.test';
+
+async function serialsIn(dir: string): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const f of await readdir(dir)) {
+    if (!f.endsWith('.pem')) continue;
+    const cert = new X509Certificate(await readFile(join(dir, f)));
+    out.set(f.slice(0, -4), BigInt(`0x${cert.serialNumber}`));
+  }
+  return out;
+}
+
+describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_000 }, () => {
+  let dir = '';
+  let old: OfflineCa | undefined;
+  let importedSerials = new Map<string, bigint>();
+  let nextSerial = 0n;
+  let rm: Ringmaster | undefined;
+  const agents: Agent[] = [];
+  const ringmaster = (): Ringmaster => rm ?? assert.fail('ringmaster did not start');
+  const oldCa = (): OfflineCa => old ?? assert.fail('puppetserver ca setup did not run');
+
+  before(async () => {
+    dir = await makeTempDir('import');
+    old = await caSetup(join(dir, 'old'));
+    // Offline signing is the only way the CLI signs without a running server; the cert carries
+    // pp_cli_auth, which also lets it drive the CA API below.
+    const gen = await old.generate(oldAgent);
+    assert.equal(gen.code, 0, describeRun('puppetserver ca generate --ca-client', gen));
+    importedSerials = await serialsIn(join(old.cadir, 'signed'));
+    nextSerial = BigInt(`0x${(await readFile(join(old.cadir, 'serial'), 'utf8')).trim()}`);
+    const cadir = old.cadir;
+    rm = await startRingmaster({
+      autosign: { allow: ['*.auto.test'] },
+      prepare: async ({ configFile }) => {
+        const r = await ringmasterCli(['ca', 'import', cadir], configFile);
+        assert.equal(r.code, 0, describeRun('ringmaster ca import', r));
+      },
+    });
+  });
+  after(async () => {
+    for (const a of agents) await a.cleanup();
+    await rm?.cleanup();
+    if (dir) await remove(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the old agent working: verify, download its cert, TLS with its client cert', async () => {
+    const agent = await createAgent({ certname: oldAgent, port: ringmaster().port });
+    agents.push(agent);
+    const { ssldir } = oldCa();
+    // The agent's own files as the old CA's host left them: CA bundle, CRL chain, key and cert.
+    await copyFile(join(ssldir, 'certs', 'ca.pem'), agent.paths.caCert);
+    await copyFile(join(ssldir, 'crl.pem'), agent.paths.crl);
+    await copyFile(join(ssldir, 'certs', `${oldAgent}.pem`), agent.paths.cert);
+    await copyFile(join(ssldir, 'private_keys', `${oldAgent}.pem`), agent.paths.key);
+    const original = await readFile(agent.paths.cert, 'utf8');
+
+    const verify = await agent.sslVerify();
+    assert.equal(verify.code, 0, describeRun('puppet ssl verify', verify));
+
+    // Fetches its cert from ringmaster, checking ringmaster's server cert against the old bundle.
+    const download = await agent.run(['ssl', 'download_cert']);
+    assert.equal(download.code, 0, describeRun('puppet ssl download_cert', download));
+    assert.equal(
+      new X509Certificate(await readFile(agent.paths.cert)).fingerprint256,
+      new X509Certificate(original).fingerprint256,
+      'ringmaster serves the certificate the old CA signed',
+    );
+
+    const res = await httpsRequest({
+      port: ringmaster().port,
+      path: '/puppet-ca/v1/certificate/ca',
+      ca: await readFile(agent.paths.caCert, 'utf8'),
+      cert: original,
+      key: await readFile(agent.paths.key, 'utf8'),
+    });
+    assert.equal(res.status, 200, res.body);
+  });
+
+  it('accepts the imported pp_cli_auth cert from the real puppetserver ca CLI', async () => {
+    const { ssldir } = oldCa();
+    const confFile = await writeCaCliConf(join(dir, 'old-admin.conf'), {
+      certname: oldAgent,
+      port: ringmaster().port,
+      ssldir: join(dir, 'admin-ssl'),
+      cadir: join(dir, 'admin-ca'),
+      hostcert: join(ssldir, 'certs', `${oldAgent}.pem`),
+      hostprivkey: join(ssldir, 'private_keys', `${oldAgent}.pem`),
+      localcacert: join(ssldir, 'certs', 'ca.pem'),
+      hostcrl: join(ssldir, 'crl.pem'),
+    });
+    const list = await puppetserverCaCli(['list', '--all'], { confFile });
+    assert.equal(list.code, 0, describeRun('puppetserver ca list --all', list));
+    assert.ok(list.stdout.includes(oldAgent), list.stdout);
+  });
+
+  it('issues new certificates from the imported CA with serials continuing from its serial file', async () => {
+    const name = uniqueCertname('new', 'auto.test');
+    const agent = await createAgent({ certname: name, port: ringmaster().port });
+    agents.push(agent);
+    const boot = await agent.sslBootstrap({ waitforcert: 0 });
+    assert.equal(boot.code, 0, describeRun('bootstrap of a new agent', boot));
+
+    const bundle = await readFile(join(oldCa().cadir, 'ca_crt.pem'), 'utf8');
+    const intermediate = new X509Certificate(bundle);
+    const cert = new X509Certificate(await readFile(agent.paths.cert));
+    assert.ok(cert.checkIssued(intermediate), 'signed by the imported intermediate CA');
+
+    const signed = await serialsIn(join(ringmaster().paths.caDir, 'signed'));
+    for (const [n, s] of importedSerials) assert.equal(signed.get(n), s, `imported ${n} keeps its serial`);
+    // ringmaster's own server cert is the other certificate it issued since the import.
+    const server = new X509Certificate(await readFile(join(ringmaster().paths.sslDir, 'certs', 'ringmaster.test.pem')));
+    const issued = [...signed].filter(([n]) => !importedSerials.has(n)).map(([, s]) => s);
+    issued.push(BigInt(`0x${server.serialNumber}`));
+    const unique = [...new Set(issued)].sort((a, b) => (a < b ? -1 : 1));
+    assert.equal(unique.length, issued.length, `serials issued after the import are distinct: ${issued.join(', ')}`);
+    assert.equal(unique[0], nextSerial, `the first serial after the import is the imported serial file's ${nextSerial}`);
+    const max = [...importedSerials.values()].reduce((a, b) => (a > b ? a : b), 0n);
+    assert.ok(BigInt(`0x${cert.serialNumber}`) > max);
+
+    const states = new Map((await listCerts(ringmaster(), true)).map((s) => [s.name, s.state]));
+    assert.equal(states.get(oldAgent), 'signed');
+    assert.equal(states.get(name), 'signed');
+  });
+});
