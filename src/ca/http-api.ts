@@ -86,7 +86,7 @@ export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => 
         } },
       },
     },
-    expirations: { methods: { GET: { access: 'authenticated', handler: async () => json(200, ca.expirations()) } } },
+    expirations: { methods: { GET: { access: 'authenticated', handler: () => Promise.resolve(json(200, ca.expirations())) } } },
     clean: { methods: { PUT: { access: 'admin', handler: async (req) => clean(ca, req) } } },
     sign: {
       methods: {
@@ -98,7 +98,7 @@ export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => 
           if (!Array.isArray(certnames) || !certnames.every((c) => typeof c === 'string')) {
             return json(422, { kind: 'schema-violation', submitted: body, error: '{:certnames [(not (sequential? a-java.lang.String))]}' });
           }
-          return signResult(ca, certnames as string[]);
+          return signResult(ca, certnames);
         } },
       },
     },
@@ -203,7 +203,7 @@ async function clean(ca: CertificateAuthority, req: ServiceRequest): Promise<Ser
     throw new RingmasterError('RM_CA_BAD_REQUEST', 'Request body must be JSON with a "certnames" list of strings.');
   }
   if (body.async === true) throw new RingmasterError('RM_CA_BAD_REQUEST', 'Async mode is not currently supported.');
-  const { missing } = await ca.clean(body.certnames as string[]);
+  const { missing } = await ca.clean(body.certnames);
   if (missing.length === 0) return text(200, 'Successfully cleaned all certs.');
   return text(200, `The following certs do not exist and cannot be revoked: [${missing.map((m) => `"${m}"`).join(', ')}]`);
 }

@@ -15,9 +15,11 @@ export function createLog(options: LogOptions): Log {
     const textStream: DestinationStream = {
       write(line: string) {
         const rec = JSON.parse(line) as Record<string, unknown>;
-        const { time, level, msg, service: _s, pid: _p, hostname: _h, ...rest } = rec;
+        const { time, level, msg } = rec;
+        const rest = Object.fromEntries(Object.entries(rec).filter(([k]) => !['time', 'level', 'msg', 'service', 'pid', 'hostname'].includes(k)));
         const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
-        (options.destination ?? process.stdout).write(`${new Date(Number(time)).toISOString()} ${pino.levels.labels[Number(level)] ?? level} ${String(msg)}${extra}\n`);
+        const label = pino.levels.labels[Number(level)] ?? 'log';
+        (options.destination ?? process.stdout).write(`${new Date(Number(time)).toISOString()} ${label} ${typeof msg === 'string' ? msg : ''}${extra}\n`);
       },
     };
     return pino(base, textStream);

@@ -1,4 +1,4 @@
-import { request, Agent } from 'node:https';
+import { request, type Agent } from 'node:https';
 
 // A minimal HTTPS client for tests: optional client certificate, the CA to trust, and a fresh
 // connection per request unless an agent is passed (to test kept-alive connections).

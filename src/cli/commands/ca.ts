@@ -23,9 +23,9 @@ async function openCa(opts: GlobalOptions): Promise<CertificateAuthority> {
 }
 
 function ttlOption(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseDuration(String(value));
-  if (ms === undefined || ms <= 0) throw new RingmasterError('RM_CLI_USAGE', `--ttl: "${String(value)}" is not a duration such as 90d or 5y`);
+  if (typeof value !== 'string') return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new RingmasterError('RM_CLI_USAGE', `--ttl: "${value}" is not a duration such as 90d or 5y`);
   return ms;
 }
 
@@ -133,7 +133,7 @@ export function registerCa(program: Command): void {
     .option('--ttl <duration>', 'lifetime of the certificate (default ca.certTtl)')
     .action(async (name: string, opts: Opts) => {
       const authority = await openCa(opts);
-      const sans: SubjectAltName[] = String(opts.dnsAltNames ?? '')
+      const sans: SubjectAltName[] = (typeof opts.dnsAltNames === 'string' ? opts.dnsAltNames : '')
         .split(',').map((s) => s.trim()).filter((s) => s !== '')
         .map((v) => ({ type: /^[0-9.]+$|:/.test(v) ? 'ip' : 'dns', value: v.replace(/^(DNS|IP):/i, '') }));
       if ((await authority.store.getSigned(name)) !== undefined) {
