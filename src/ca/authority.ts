@@ -5,8 +5,8 @@ import type { Log } from '../observability/log.ts';
 import type { Config } from '../config/load.ts';
 import { CaStore, type InventoryEntry } from './store.ts';
 import {
-  parseCsr, parseCert, parseCertBundle, loadSigner, generateKeyPair, createCaCertificate, createCrl, issueCertificate,
-  type ParsedCert, type ParsedCsr, type Signer, type SubjectAltName, type CertExtension,
+  parseCsr, parseCert, parseCertBundle, loadSigner, generateKeyPair, createCaCertificate, createCrl,
+  type ParsedCert, type ParsedCsr, type Signer, type SubjectAltName,
 } from './x509.ts';
 import { validateCertname, checkSubmission, checkSigning, finalSubjectAltNames, type CsrPolicy } from './csr-policy.ts';
 import { readCrlChain, nextCrlText, crlNeedsRenewal, revokedSerials, foreignCrlsExpiringSoon, type CrlChain, type CrlSettings } from './crl.ts';
@@ -14,10 +14,9 @@ import { createAutosign, type AutosignDecision } from './autosign/autosign.ts';
 import { TokenStore } from './autosign/tokens.ts';
 import { certStatus, csrStatus, formatPuppetDate, type CertState, type CertStatus } from './status.ts';
 import { SslDir } from './ssl-dir.ts';
+import { SigningQueue, type SignRequest } from './signing-queue.ts';
 
-// The CA facade: the HTTP API, the CLI and the listener all go through it. Signing is batched:
-// every request that arrives while a batch is being written joins the next one, so serials,
-// inventory and fsyncs are paid once per batch instead of once per certificate.
+// The CA facade: the HTTP API, the CLI and the listener all go through it.
 
 const DAY = 86_400_000;
 const standardExtensionOids = new Set(['2.5.29.14', '2.5.29.35', '2.5.29.19', '2.5.29.37', '2.5.29.15', '2.5.29.17', '2.16.840.1.113730.1.13']);
@@ -25,19 +24,6 @@ const standardExtensionOids = new Set(['2.5.29.14', '2.5.29.35', '2.5.29.19', '2
 export type CaConfig = Config['ca'] & { stateDir: string; serverCertname: string };
 export type AuthorityDeps = { clock: Clock; log: Log };
 
-type SignJob = {
-  certname: string;
-  publicKeySpki: Uint8Array;
-  subjectAltNames: SubjectAltName[];
-  extensions: CertExtension[];
-  ttlMs: number;
-  cliAuth: boolean;
-  /** Replace an existing certificate of the same name (ringmaster's own, renewals). */
-  replace: boolean;
-  fromRequest: boolean;
-  resolve: (cert: ParsedCert) => void;
-  reject: (err: unknown) => void;
-};
 
 export type SubmitResult = { state: 'signed' | 'requested'; decision: AutosignDecision };
 export type SignOutcome = { name: string; ok: true; cert: ParsedCert } | { name: string; ok: false; error: RingmasterError };
@@ -55,8 +41,7 @@ export class CertificateAuthority {
   #crlMtime = 0;
   #revoked: Set<bigint>;
   #autosign: ReturnType<typeof createAutosign>;
-  #queue: SignJob[] = [];
-  #batching = false;
+  #signing: SigningQueue;
   #changeListeners = new Set<() => void>();
 
   private constructor(config: CaConfig, deps: AuthorityDeps, store: CaStore, signer: Signer, caBundlePem: string, crlText: string, chain: CrlChain) {
@@ -70,6 +55,7 @@ export class CertificateAuthority {
     this.#crlText = crlText;
     this.#chain = chain;
     this.#revoked = revokedSerials(chain);
+    this.#signing = new SigningQueue({ store, signer: () => this.#signer, clock: deps.clock, log: deps.log, allowDuplicateCerts: config.allowDuplicateCerts });
     const tokens = new TokenStore(join(config.stateDir, 'autosign-tokens.json'), { clock: deps.clock });
     this.#autosign = createAutosign(
       {
@@ -213,7 +199,7 @@ export class CertificateAuthority {
         await this.#storeRequest(urlName, csr);
         throw err;
       }
-      await this.#enqueue(this.#jobFromCsr(urlName, csr, { ttlMs: this.config.certTtl, fromRequest: false }));
+      await this.#signing.submit(this.#jobFromCsr(urlName, csr, { ttlMs: this.config.certTtl, fromRequest: false }));
       return { state: 'signed', decision };
     }
     await this.#storeRequest(urlName, csr);
@@ -257,7 +243,7 @@ export class CertificateAuthority {
 
   // ---- signing ----------------------------------------------------------------------------------
 
-  #jobFromCsr(name: string, csr: ParsedCsr, o: { ttlMs: number; fromRequest: boolean }): Omit<SignJob, 'resolve' | 'reject'> {
+  #jobFromCsr(name: string, csr: ParsedCsr, o: { ttlMs: number; fromRequest: boolean }): SignRequest {
     return {
       certname: name,
       publicKeySpki: csr.publicKeySpki,
@@ -268,79 +254,6 @@ export class CertificateAuthority {
       replace: false,
       fromRequest: o.fromRequest,
     };
-  }
-
-  #enqueue(job: Omit<SignJob, 'resolve' | 'reject'>): Promise<ParsedCert> {
-    return new Promise<ParsedCert>((resolve, reject) => {
-      this.#queue.push({ ...job, resolve, reject });
-      if (!this.#batching) void this.#drain();
-    });
-  }
-
-  async #drain(): Promise<void> {
-    this.#batching = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, 512);
-        try {
-          await this.store.withLock(() => this.#signBatch(batch));
-        } catch (err) {
-          for (const job of batch) job.reject(err);
-        }
-      }
-    } finally {
-      this.#batching = false;
-    }
-  }
-
-  async #signBatch(batch: SignJob[]): Promise<void> {
-    const ready: SignJob[] = [];
-    const seen = new Set<string>();
-    for (const job of batch) {
-      const exists = seen.has(job.certname) || (await this.store.getSigned(job.certname)) !== undefined;
-      if (exists && !job.replace && !this.config.allowDuplicateCerts) {
-        job.reject(new RingmasterError('RM_CA_CSR_DUPLICATE', `${job.certname} already has a signed certificate`));
-        continue;
-      }
-      seen.add(job.certname);
-      ready.push(job);
-    }
-    if (ready.length === 0) return;
-    // The serial bump is durable before anything is issued: a crash can skip serials, never reuse one.
-    const serials = await this.store.allocateSerials(ready.length);
-    const now = this.#clock.now();
-    const issued = await Promise.all(
-      ready.map(async (job, i) => {
-        const serial = serials[i] ?? 0n;
-        try {
-          const pem = await issueCertificate({
-            signer: this.#signer,
-            commonName: job.certname,
-            publicKeySpki: job.publicKeySpki,
-            serial,
-            notBefore: new Date(now - DAY),
-            notAfter: new Date(now + job.ttlMs),
-            subjectAltNames: job.subjectAltNames,
-            copyExtensions: job.extensions,
-            cliAuth: job.cliAuth,
-          });
-          return { job, cert: parseCert(pem) };
-        } catch (err) {
-          job.reject(err);
-          return undefined;
-        }
-      }),
-    );
-    const done = issued.filter((x) => x !== undefined);
-    const entries: InventoryEntry[] = done.map(({ cert }) => ({ serial: cert.serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: `/CN=${cert.commonName ?? ''}` }));
-    // Inventory before the certificate file: every certificate on disk is always in the inventory.
-    await this.store.appendInventory(entries);
-    await this.store.putSignedMany(done.map(({ job, cert }) => ({ name: job.certname, pem: cert.pem })));
-    await Promise.all(done.filter(({ job }) => job.fromRequest).map(({ job }) => this.store.deleteRequest(job.certname)));
-    for (const { job, cert } of done) {
-      this.#log.info({ certname: job.certname, serial: cert.serial.toString(), notAfter: cert.notAfter.toISOString() }, 'signed certificate');
-      job.resolve(cert);
-    }
   }
 
   /** Signs pending requests by name (an operator's `sign`); results per name, never throws for one name. */
@@ -355,7 +268,7 @@ export class CertificateAuthority {
       if (pem === undefined) throw new RingmasterError('RM_CA_NO_CSR', `Cannot sign certificate for host ${name} without a certificate request`);
       const csr = parseCsr(pem);
       checkSigning(csr, { ...this.#policy, allowDnsAltNames: options.allowDnsAltNames ?? false });
-      const cert = await this.#enqueue(this.#jobFromCsr(name, csr, { ttlMs: options.ttlMs ?? this.config.certTtl, fromRequest: true }));
+      const cert = await this.#signing.submit(this.#jobFromCsr(name, csr, { ttlMs: options.ttlMs ?? this.config.certTtl, fromRequest: true }));
       return { name, ok: true, cert };
     } catch (err) {
       return { name, ok: false, error: asCaError(err) };
@@ -371,7 +284,7 @@ export class CertificateAuthority {
     validateCertname(p.certname);
     const spki = new Uint8Array(Buffer.from(p.publicKeyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
     const sans = p.subjectAltNames.some((s) => s.type === 'dns' && s.value === p.certname) ? p.subjectAltNames : [{ type: 'dns' as const, value: p.certname }, ...p.subjectAltNames];
-    return this.#enqueue({ certname: p.certname, publicKeySpki: spki, subjectAltNames: sans, extensions: [], ttlMs: p.ttlMs ?? this.config.certTtl, cliAuth: p.cliAuth, replace: p.replace, fromRequest: false });
+    return this.#signing.submit({ certname: p.certname, publicKeySpki: spki, subjectAltNames: sans, extensions: [], ttlMs: p.ttlMs ?? this.config.certTtl, cliAuth: p.cliAuth, replace: p.replace, fromRequest: false });
   }
 
   /** POST certificate_renewal: same subject, key and extensions, a new serial and the renewal lifetime. */
@@ -383,7 +296,7 @@ export class CertificateAuthority {
     if (this.isRevoked(peer.serial)) throw new RingmasterError('RM_CA_RENEWAL_FOREIGN', 'Certificate present, but it is revoked');
     const name = peer.commonName ?? '';
     validateCertname(name);
-    return this.#enqueue({
+    return this.#signing.submit({
       certname: name,
       publicKeySpki: peer.publicKeySpki,
       subjectAltNames: peer.subjectAltNames,
