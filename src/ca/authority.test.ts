@@ -97,3 +97,21 @@ test('revocation and cleaning', async () => {
   // Cleaning a revoked certificate does not revoke it twice.
   assert.equal(parseCrl(ca.crlPem).revoked.filter((r) => r.serial === serial).length, 1);
 });
+
+test('renewal keeps subject, key and extensions, with a new serial and the renewal lifetime', async () => {
+  const clock = new ManualClock(Date.now());
+  const config = await caConfig({ autosign: { all: true }, autoRenewal: { enabled: true, certTtl: '60d' } });
+  const ca = await CertificateAuthority.create(config, { clock, log: silentLog });
+  const key = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  const csr = await createCsr({ commonName: 'renew.test', keyPair: key, extensionRequests: [{ oid: '1.3.6.1.4.1.34380.1.1.13', value: 'webserver' }] });
+  await ca.submitCsr('renew.test', csr);
+  const old = parseCert((await ca.getCertificate('renew.test')) ?? '');
+  const renewed = await ca.renew(old);
+  assert.equal(renewed.commonName, 'renew.test');
+  assert.notEqual(renewed.serial, old.serial);
+  assert.deepEqual(Buffer.from(renewed.publicKeySpki), Buffer.from(old.publicKeySpki));
+  assert.equal(renewed.extensions.find((e) => e.oid === '1.3.6.1.4.1.34380.1.1.13')?.text, 'webserver');
+  assert.ok(Math.abs(renewed.notAfter.getTime() - clock.now() - 60 * 86400_000) < 2000);
+  await ca.revoke(['renew.test']);
+  await assert.rejects(ca.renew(renewed), (err: unknown) => isRingmasterError(err, 'RM_CA_RENEWAL_FOREIGN'));
+});

@@ -197,3 +197,27 @@ test('unknown paths and methods', async () => {
   assert.equal((await call(port, 'GET', '/puppet/v3/catalog/x', { ca })).status, 404);
   assert.equal((await call(port, 'POST', '/puppet-ca/v1/certificate/ca', { ca })).status, 405);
 });
+
+test('a client certificate from another CA is refused on every endpoint', async () => {
+  const { CertificateAuthority } = await import('../../src/ca/authority.ts');
+  const otherState = await mkdtemp(join(tmpdir(), 'rm-other-ca-'));
+  const other = await CertificateAuthority.create(
+    { ...resolveConfig({ ca: { keyLength: 2048 } }, { stateDir: otherState }).ca, stateDir: otherState, serverCertname: 'other.test' },
+    { clock: systemClock, log: silentLog },
+  );
+  const k = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  const foreign = await other.issueForKey({ certname: 'intruder.test', publicKeyPem: k.publicKeyPem, subjectAltNames: [], cliAuth: true, replace: false });
+  for (const path of ['/puppet-ca/v1/certificate/ca', '/puppet-ca/v1/certificate_statuses/any']) {
+    const r = await call(port, 'GET', path, { ca, identity: { cert: foreign.pem, key: k.privateKeyPem } });
+    assert.deepEqual([r.status, r.headers['x-ringmaster-error']], [403, 'RM_TLS_PEER_REJECTED'], path);
+  }
+});
+
+test('certificate_renewal is 404 while auto-renewal is off', async () => {
+  const agent = await signedIdentity('renew-off.test');
+  const r = await call(port, 'POST', '/puppet-ca/v1/certificate_renewal', { ca, identity: agent, body: '' });
+  assert.equal(r.status, 404);
+  assert.equal(r.headers['x-ringmaster-error'], 'RM_CA_RENEWAL_DISABLED');
+  const anonymous = await call(port, 'POST', '/puppet-ca/v1/certificate_renewal', { ca, body: '' });
+  assert.equal(anonymous.status, 403);
+});
