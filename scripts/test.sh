@@ -5,20 +5,25 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# Debian package -> a file it installs, checked first because it is quicker than dpkg.
+# Debian package -> a file it installs, or a command on PATH. What is present decides, not dpkg:
+# npm, for one, may come from another package (NodeSource's nodejs ships it and conflicts with
+# Debian's npm).
 declare -A needs=(
   [puppet-agent]=/usr/bin/puppet
   [puppetserver]=/usr/bin/puppetserver
   [openssl]=/usr/bin/openssl
   [bind9-dnsutils]=/usr/bin/dig
-  [npm]=/usr/bin/npm
+  [npm]=npm
   [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
 )
 
 missing=()
 for pkg in "${!needs[@]}"; do
-  if [[ ! -e "${needs[$pkg]}" ]] || ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$pkg")
+  want=${needs[$pkg]}
+  if [[ $want == /* ]]; then
+    [[ -e $want ]] || missing+=("$pkg")
+  else
+    command -v "$want" >/dev/null || missing+=("$pkg")
   fi
 done
 

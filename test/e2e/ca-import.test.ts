@@ -3,33 +3,24 @@
 // the old agent keeps working through ringmaster and new serials continue where the old CA stopped.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, readdir, readFile, rm as remove } from 'node:fs/promises';
+import { readFile, rm as remove } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  createAgent, describeRun, makeTempDir, puppetserverCaCli, skipUnlessInstalled, uniqueCertname, writeCaCliConf, type Agent,
+  createAgent, describeRun, installIdentity, makeTempDir, puppetserverCaCli, skipUnlessInstalled, uniqueCertname, writeCaCliConf,
+  type Agent,
 } from '../helpers/puppet.ts';
 import { caSetup, type OfflineCa } from '../helpers/puppetserver.ts';
-import { httpsRequest, listCerts, ringmasterCli, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
+import { httpsRequest, listCerts, nextSerial, ringmasterCli, signedSerials, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
 
 const skip = skipUnlessInstalled('puppet-agent', 'puppetserver');
 const oldAgent = 'agent-old.import.test';
-
-async function serialsIn(dir: string): Promise<Map<string, bigint>> {
-  const out = new Map<string, bigint>();
-  for (const f of await readdir(dir)) {
-    if (!f.endsWith('.pem')) continue;
-    const cert = new X509Certificate(await readFile(join(dir, f)));
-    out.set(f.slice(0, -4), BigInt(`0x${cert.serialNumber}`));
-  }
-  return out;
-}
 
 describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_000 }, () => {
   let dir = '';
   let old: OfflineCa | undefined;
   let importedSerials = new Map<string, bigint>();
-  let nextSerial = 0n;
+  let importedNext = 0n;
   let rm: Ringmaster | undefined;
   const agents: Agent[] = [];
   const ringmaster = (): Ringmaster => rm ?? assert.fail('ringmaster did not start');
@@ -42,8 +33,8 @@ describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_00
     // pp_cli_auth, which also lets it drive the CA API below.
     const gen = await old.generate(oldAgent);
     assert.equal(gen.code, 0, describeRun('puppetserver ca generate --ca-client', gen));
-    importedSerials = await serialsIn(join(old.cadir, 'signed'));
-    nextSerial = BigInt(`0x${(await readFile(join(old.cadir, 'serial'), 'utf8')).trim()}`);
+    importedSerials = await signedSerials(join(old.cadir, 'signed'));
+    importedNext = await nextSerial(old.cadir);
     const cadir = old.cadir;
     rm = await startRingmaster({
       autosign: { allow: ['*.auto.test'] },
@@ -64,10 +55,12 @@ describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_00
     agents.push(agent);
     const { ssldir } = oldCa();
     // The agent's own files as the old CA's host left them: CA bundle, CRL chain, key and cert.
-    await copyFile(join(ssldir, 'certs', 'ca.pem'), agent.paths.caCert);
-    await copyFile(join(ssldir, 'crl.pem'), agent.paths.crl);
-    await copyFile(join(ssldir, 'certs', `${oldAgent}.pem`), agent.paths.cert);
-    await copyFile(join(ssldir, 'private_keys', `${oldAgent}.pem`), agent.paths.key);
+    await installIdentity(agent, {
+      caCert: join(ssldir, 'certs', 'ca.pem'),
+      crl: join(ssldir, 'crl.pem'),
+      cert: join(ssldir, 'certs', `${oldAgent}.pem`),
+      key: join(ssldir, 'private_keys', `${oldAgent}.pem`),
+    });
     const original = await readFile(agent.paths.cert, 'utf8');
 
     const verify = await agent.sslVerify();
@@ -121,7 +114,7 @@ describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_00
     const cert = new X509Certificate(await readFile(agent.paths.cert));
     assert.ok(cert.checkIssued(intermediate), 'signed by the imported intermediate CA');
 
-    const signed = await serialsIn(join(ringmaster().paths.caDir, 'signed'));
+    const signed = await signedSerials(join(ringmaster().paths.caDir, 'signed'));
     for (const [n, s] of importedSerials) assert.equal(signed.get(n), s, `imported ${n} keeps its serial`);
     // ringmaster's own server cert is the other certificate it issued since the import, whether
     // or not it keeps a copy in signed/.
@@ -131,7 +124,7 @@ describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_00
     const issued = [...issuedByName.values()];
     const unique = [...new Set(issued)].sort((a, b) => (a < b ? -1 : 1));
     assert.equal(unique.length, issued.length, `serials issued after the import are distinct: ${issued.join(', ')}`);
-    assert.equal(unique[0], nextSerial, `the first serial after the import is the imported serial file's ${nextSerial}`);
+    assert.equal(unique[0], importedNext, `the first serial after the import is the imported serial file's ${importedNext}`);
     const max = [...importedSerials.values()].reduce((a, b) => (a > b ? a : b), 0n);
     assert.ok(BigInt(`0x${cert.serialNumber}`) > max);
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -244,6 +244,16 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     sslVerify: ({ timeoutMs = 30_000 } = {}) => run(['ssl', 'verify'], { timeoutMs }),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+export type Identity = { caCert: string; crl: string; cert: string; key: string };
+
+/** Gives an agent an identity issued elsewhere (CA bundle, CRL chain, cert, key), as a migrated host has. */
+export async function installIdentity(agent: Agent, from: Identity): Promise<void> {
+  await copyFile(from.caCert, agent.paths.caCert);
+  await copyFile(from.crl, agent.paths.crl);
+  await copyFile(from.cert, agent.paths.cert);
+  await copyFile(from.key, agent.paths.key);
 }
 
 export type CaCliConf = {

@@ -58,7 +58,10 @@ export type Puppetserver = {
   certname: string;
   /** stdout and stderr of the JVM so far, for failure messages. */
   log(): string;
+  /** SIGTERM, then SIGKILL after 15 s; the directories stay, e.g. to import the CA. */
   stop(): Promise<void>;
+  /** Stops it and removes the whole private tree. */
+  cleanup(): Promise<void>;
 };
 
 // Logs to stdout only: the packaged logback.xml also writes /var/log/puppetserver.
@@ -167,6 +170,9 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
       await exitedP;
       clearTimeout(timer);
     }
+  };
+  const cleanup = async (): Promise<void> => {
+    await stop();
     await rm(root, { recursive: true, force: true });
   };
 
@@ -182,7 +188,7 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
     );
   } catch (err) {
     const tail = output.split('\n').slice(-40).join('\n');
-    await stop();
+    await cleanup();
     throw new Error(`${(err as Error).message}\n--- puppetserver output (tail)\n${tail}`);
   }
   return {
@@ -193,6 +199,7 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
     certname: o.certname,
     log: () => output,
     stop,
+    cleanup,
   };
 }
 

@@ -1,7 +1,8 @@
 // Runs `bin/ringmaster serve` and the `ringmaster` CLI as separate processes, the way operators do,
 // and speaks HTTPS to it with or without a client certificate.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import type { ConfigInput } from '../../src/config/schema.ts';
@@ -19,7 +20,6 @@ export type RingmasterOptions = {
   autosign?: AutosignSettings;
   server?: ConfigInput['server'];
   listeners?: ConfigInput['listeners'];
-  log?: ConfigInput['log'];
   startTimeoutMs?: number;
   /** Runs after the config is written and before serve starts, e.g. `ringmaster ca import`. */
   prepare?: (p: { configFile: string; stateDir: string }) => Promise<void>;
@@ -35,7 +35,8 @@ export function testConfig(stateDir: string, o: RingmasterOptions = {}): ConfigI
       ...o.ca,
       autosign: { all: false, allow: [], tokens: true, ...o.ca?.autosign, ...o.autosign },
     },
-    log: o.log ?? { level: 'info' },
+    // The port is read from the info-level "listening" line, so the level stays at info.
+    log: { level: 'info' },
   };
 }
 
@@ -235,4 +236,20 @@ export async function listCerts(rm: Pick<Ringmaster, 'cli'>, all = false): Promi
   const parsed = JSON.parse(r.stdout) as unknown;
   if (!Array.isArray(parsed)) throw new Error(`ringmaster ca list --json: expected an array, got ${r.stdout}`);
   return parsed as StatusEntry[];
+}
+
+/** certname → serial of every certificate in a CA's signed/ directory (puppetserver layout). */
+export async function signedSerials(signedDir: string): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const f of await readdir(signedDir)) {
+    if (!f.endsWith('.pem')) continue;
+    const cert = new X509Certificate(await readFile(join(signedDir, f)));
+    out.set(f.slice(0, -4), BigInt(`0x${cert.serialNumber}`));
+  }
+  return out;
+}
+
+/** The serial file: the next serial, in hex (upper-case padded from the server, lower-case from the CLI). */
+export async function nextSerial(caDir: string): Promise<bigint> {
+  return BigInt(`0x${(await readFile(join(caDir, 'serial'), 'utf8')).trim()}`);
 }

@@ -4,7 +4,7 @@ import { systemClock } from '../../lib/clock.ts';
 import { parseDuration } from '../../lib/duration.ts';
 import { RingmasterError } from '../../lib/errors.ts';
 import { CertificateAuthority } from '../../ca/authority.ts';
-import { importCaDirectory } from '../../ca/store.ts';
+import { importCaDirectory } from '../../ca/store-import.ts';
 import { TokenStore } from '../../ca/autosign/tokens.ts';
 import { generateKeyPair, type SubjectAltName } from '../../ca/x509.ts';
 import type { CertStatus } from '../../ca/status.ts';
