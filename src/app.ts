@@ -5,6 +5,7 @@ import type { Log } from './observability/log.ts';
 import type { Config } from './config/load.ts';
 import { CertificateAuthority, type CaConfig } from './ca/authority.ts';
 import { createCaApi } from './ca/http-api.ts';
+import { pemBlocks } from './ca/x509.ts';
 import { Listener, type TlsMaterial } from './listener/listener.ts';
 import { statusSimple, isStatusSimple } from './listener/status.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './listener/http.ts';
@@ -30,7 +31,12 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log })
   const { ca, created } = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
   await ca.renewCrlIfDue();
   const serverCert = await ca.ensureServerCert(config.server.certname, config.server.dnsAltNames);
-  const material = (): TlsMaterial => ({ key: serverCert.keyPem, cert: `${serverCert.certPem.trim()}\n${ca.caBundlePem}`, ca: ca.caBundlePem, crl: ca.crlPem });
+  const material = (): TlsMaterial => ({
+    key: serverCert.keyPem,
+    cert: `${serverCert.certPem.trim()}\n${ca.caBundlePem}`,
+    ca: pemBlocks(ca.caBundlePem, 'CERTIFICATE'),
+    crl: pemBlocks(ca.crlPem, 'X509 CRL'),
+  });
 
   let state: 'running' | 'stopping' = 'running';
   const caApi = createCaApi(ca);

@@ -14,7 +14,8 @@ import { errorResponse, type ServiceRequest, type ServiceResponse } from './http
 // place when the CRL changes, and each request re-checks the serial so that a revocation also
 // reaches connections that were kept alive from before it.
 
-export type TlsMaterial = { key: string; cert: string; ca: string; crl: string };
+/** PEM texts; `ca` and `crl` hold one PEM block each (Node reads only the first CRL of a string). */
+export type TlsMaterial = { key: string; cert: string; ca: string[]; crl: string[] };
 export type Dispatch = (req: ServiceRequest) => Promise<ServiceResponse>;
 
 export type ListenerOptions = {
