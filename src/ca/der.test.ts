@@ -61,7 +61,7 @@ test('times before 2050 are UTCTime and from 2050 on GeneralizedTime, as RFC 528
   assert.equal(readDer(encodeTime(new Date('2030-06-01T10:20:30.999Z'))).content.length, 13);
   assert.equal(decodeTime(readDer(encode(0x18, Buffer.from('20500101000000.5Z'))), 't').toISOString(), '2050-01-01T00:00:00.000Z');
   assert.equal(decodeTime(readDer(encode(0x17, Buffer.from('2601151200Z'))), 't').toISOString(), '2026-01-15T12:00:00.000Z');
-  for (const bad of [encode(0x17, Buffer.from('20260115120000Z')), encode(0x18, Buffer.from('2026011512Z')), encode(0x17, Buffer.from('260115120000+0100')), encode(0x04)]) {
+  for (const bad of [encode(0x17, Buffer.from('261315120000Z')), encode(0x17, Buffer.from('260230120000Z')), encode(0x18, Buffer.from('20260115250000Z')), encode(0x17, Buffer.from('20260115120000Z')), encode(0x18, Buffer.from('2026011512Z')), encode(0x17, Buffer.from('260115120000+0100')), encode(0x04)]) {
     assert.throws(() => decodeTime(readDer(bad), 'notAfter'), /notAfter is missing or malformed/);
   }
   assert.throws(() => decodeTime(undefined, 'thisUpdate'), /thisUpdate is missing or malformed/);

@@ -73,7 +73,13 @@ export function decodeTime(d: Der | undefined, what: string): Date {
   const m = d?.tag === 0x17 ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?Z$/.exec(s) : d?.tag === 0x18 ? /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?(?:\.\d+)?Z$/.exec(s) : null;
   if (!m) throw new Error(`${what} is missing or malformed`);
   const [y, mo, day, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
-  return new Date(Date.UTC(d?.tag === 0x17 ? (y < 50 ? 2000 + y : 1900 + y) : y, mo - 1, day, h, mi, sec));
+  const year = d?.tag === 0x17 ? (y < 50 ? 2000 + y : 1900 + y) : y;
+  const date = new Date(Date.UTC(year, mo - 1, day, h, mi, sec));
+  // Date.UTC rolls month 13 into the next year; a field out of range is a malformed time, not a later one.
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== day || h > 23 || mi > 59 || sec > 59) {
+    throw new Error(`${what} is missing or malformed`);
+  }
+  return date;
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -81,6 +87,7 @@ export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset
 export function encode(tag: number, ...parts: Uint8Array[]): Uint8Array {
   const content = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const n = content.length;
+  if (n >= 0x1000000) throw new Error('DER value too large');
   const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return Buffer.concat([Uint8Array.from([tag, ...len]), content]);
 }
