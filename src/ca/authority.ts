@@ -322,7 +322,7 @@ export class CertificateAuthority {
     }
     const key = existing?.keyPem ? undefined : await generateKeyPair({ type: 'rsa', bits: this.config.keyLength });
     const keyPem = existing?.keyPem ?? key?.privateKeyPem ?? '';
-    const publicKeyPem = key?.publicKeyPem ?? (await this.ssl.publicKeyOf(keyPem));
+    const publicKeyPem = key?.publicKeyPem ?? this.ssl.publicKeyOf(keyPem);
     const cert = await this.issueForKey({ certname, publicKeyPem, subjectAltNames: sans, cliAuth: false, replace: true });
     await this.ssl.write(certname, cert.pem, keyPem);
     return { certPem: cert.pem, keyPem };
@@ -378,6 +378,16 @@ export class CertificateAuthority {
 
   get crlNextUpdate(): Date | undefined {
     return this.#chain.own.nextUpdate;
+  }
+
+  /** Deletes a name's certificate and request without revoking (puppetserver's DELETE certificate_status). */
+  async remove(name: string): Promise<boolean> {
+    validateCertname(name);
+    return this.store.withLock(async () => {
+      const a = await this.store.deleteSigned(name);
+      const b = await this.store.deleteRequest(name);
+      return a || b;
+    });
   }
 
   /** Revokes (when signed and not yet revoked) then deletes certificates and requests. */

@@ -1,6 +1,6 @@
 import { RingmasterError } from '../lib/errors.ts';
 import type { Clock } from '../lib/clock.ts';
-import { parseCrlBundle, createCrl, pemBlocks, type ParsedCrl, type Signer } from './x509.ts';
+import { parseCrlBundle, createCrl, type ParsedCrl, type Signer } from './x509.ts';
 
 // The CA's CRL is the first CRL in ca_crl.pem whose issuer is the signing certificate; any others
 // (an imported root's, say) are kept as they are, in their place, because agents with
@@ -46,8 +46,4 @@ export function revokedSerials(chain: CrlChain): Set<bigint> {
 /** The CRLs in the chain that expire soon and that ringmaster cannot re-sign (not its key). */
 export function foreignCrlsExpiringSoon(chain: CrlChain, now: number, settings: CrlSettings): ParsedCrl[] {
   return chain.crls.filter((c, i) => i !== chain.ownIndex && c.nextUpdate !== undefined && c.nextUpdate.getTime() - now < settings.renewBeforeMs);
-}
-
-export function countPemCrls(text: string): number {
-  return pemBlocks(text, 'X509 CRL').length;
 }

@@ -64,15 +64,8 @@ export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => 
         } },
         PUT: { access: 'admin', handler: async (req, name) => putStatus(ca, req, required(name)) },
         DELETE: { access: 'admin', handler: async (_req, name) => {
-          const subject = required(name);
-          const status = await ca.status(subject);
-          if (status === undefined) return notFound('Invalid certificate subject.');
           // puppetserver deletes the files without revoking; `clean` is the revoking variant.
-          await ca.store.withLock(async () => {
-            await ca.store.deleteSigned(subject);
-            await ca.store.deleteRequest(subject);
-          });
-          return { status: 204 };
+          return (await ca.remove(required(name))) ? { status: 204 } : notFound('Invalid certificate subject.');
         } },
       },
     },

@@ -54,7 +54,7 @@ export class SslDir {
     await writeFileAtomic(this.crlPath, crlPem);
   }
 
-  async publicKeyOf(privateKeyPem: string): Promise<string> {
-    return Promise.resolve(createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString());
+  publicKeyOf(privateKeyPem: string): string {
+    return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
   }
 }

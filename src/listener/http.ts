@@ -34,7 +34,3 @@ export function json(status: number, value: unknown, headers: Record<string, str
 export function errorResponse(err: RingmasterError): ServiceResponse {
   return text(err.status, `${err.message}\n`, { 'x-ringmaster-error': err.code });
 }
-
-export function peerCertname(peer: Peer): string | undefined {
-  return peer.kind === 'verified' ? peer.certname : undefined;
-}

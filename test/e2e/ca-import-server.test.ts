@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAgent, describeRun, installIdentity, skipUnlessInstalled, uniqueCertname, type Agent, type Identity } from '../helpers/puppet.ts';
 import { startPuppetserver, type Puppetserver } from '../helpers/puppetserver.ts';
-import { httpsRequest, listCerts, nextSerial, ringmasterCli, signedSerials, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
+import { httpsRequest, listCerts, nextSerial, signedSerials, startRingmasterFromImport, type Ringmaster } from '../helpers/ringmaster.ts';
 
 const skip = skipUnlessInstalled('puppet-agent', 'puppetserver');
 
@@ -35,14 +35,7 @@ describe('importing the CA of a puppetserver that signed agents', { skip, timeou
     await ps.stop();
     importedSerials = await signedSerials(join(ps.cadir, 'signed'));
     importedNext = await nextSerial(ps.cadir);
-    const cadir = ps.cadir;
-    rm = await startRingmaster({
-      autosign: { allow: ['*.auto.test'] },
-      prepare: async ({ configFile }) => {
-        const r = await ringmasterCli(['ca', 'import', cadir], configFile);
-        assert.equal(r.code, 0, describeRun('ringmaster ca import', r));
-      },
-    });
+    rm = await startRingmasterFromImport(ps.cadir, { autosign: { allow: ['*.auto.test'] } });
   });
   after(async () => {
     for (const a of agents) await a.cleanup();

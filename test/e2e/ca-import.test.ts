@@ -11,7 +11,7 @@ import {
   type Agent,
 } from '../helpers/puppet.ts';
 import { caSetup, type OfflineCa } from '../helpers/puppetserver.ts';
-import { httpsRequest, listCerts, nextSerial, ringmasterCli, signedSerials, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
+import { httpsRequest, listCerts, nextSerial, signedSerials, startRingmasterFromImport, type Ringmaster } from '../helpers/ringmaster.ts';
 
 const skip = skipUnlessInstalled('puppet-agent', 'puppetserver');
 const oldAgent = 'agent-old.import.test';
@@ -35,14 +35,7 @@ describe('importing a CA made by puppetserver ca setup', { skip, timeout: 300_00
     assert.equal(gen.code, 0, describeRun('puppetserver ca generate --ca-client', gen));
     importedSerials = await signedSerials(join(old.cadir, 'signed'));
     importedNext = await nextSerial(old.cadir);
-    const cadir = old.cadir;
-    rm = await startRingmaster({
-      autosign: { allow: ['*.auto.test'] },
-      prepare: async ({ configFile }) => {
-        const r = await ringmasterCli(['ca', 'import', cadir], configFile);
-        assert.equal(r.code, 0, describeRun('ringmaster ca import', r));
-      },
-    });
+    rm = await startRingmasterFromImport(old.cadir, { autosign: { allow: ['*.auto.test'] } });
   });
   after(async () => {
     for (const a of agents) await a.cleanup();

@@ -68,6 +68,17 @@ export type Ringmaster = {
 
 type Running = { child: ChildProcess; exited: Promise<void>; exit?: string };
 
+/** `ringmaster ca import DIR` into a fresh state directory, then `serve` on the imported CA. */
+export async function startRingmasterFromImport(cadir: string, o: RingmasterOptions = {}): Promise<Ringmaster> {
+  return startRingmaster({
+    ...o,
+    prepare: async ({ configFile }) => {
+      const r = await ringmasterCli(['ca', 'import', cadir], configFile);
+      if (r.code !== 0) throw new Error(`ringmaster ca import ${cadir} exited ${r.code}: ${r.stderr}`);
+    },
+  });
+}
+
 /** Writes a config into a fresh temp dir and starts `ringmaster serve` on it. */
 export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringmaster> {
   const root = await makeTempDir('ringmaster');
