@@ -1,5 +1,6 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { Clock, TimerHandle } from './lib/clock.ts';
+import { systemRandom, type Random } from './lib/random.ts';
 import { errorMessage, RingmasterError } from './lib/errors.ts';
 import type { Log } from './observability/log.ts';
 import type { Config } from './config/load.ts';
@@ -7,8 +8,9 @@ import { CertificateAuthority, type CaConfig } from './ca/authority.ts';
 import { createCaApi } from './ca/http-api.ts';
 import { pemBlocks } from './ca/x509.ts';
 import { Listener, type TlsMaterial } from './listener/listener.ts';
-import { statusSimple, isStatusSimple } from './listener/status.ts';
-import { errorResponse, type ServiceRequest, type ServiceResponse } from './listener/http.ts';
+import { Gateway } from './gateway/gateway.ts';
+import type { GatewayConfig, PoolConfig } from './gateway/config.ts';
+import type { UpstreamTls } from './upstream/connections.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -17,15 +19,25 @@ import { errorResponse, type ServiceRequest, type ServiceResponse } from './list
 export type App = {
   ca: CertificateAuthority;
   listeners: Listener[];
+  gateway: Gateway;
   created: boolean;
+  /** Applies changed routes and pools; other sections need a restart and are reported, not applied. */
+  reload(next: Config): { applied: ReturnType<Gateway['reload']>; needsRestart: string[] };
   close(deadlineMs?: number): Promise<void>;
 };
+
+/** Top-level sections a reload applies; a change anywhere else is reported as needing a restart. */
+const reloadable = new Set(['pools', 'routes', 'defaultRoutes', 'shutdown', 'configFile']);
+
+export function gatewayConfigOf(config: Config): GatewayConfig {
+  return { pools: config.pools, routes: config.routes, defaultRoutes: config.defaultRoutes };
+}
 
 export function caConfigOf(config: Config): CaConfig {
   return { ...config.ca, stateDir: config.stateDir, serverCertname: config.server.certname };
 }
 
-export async function startApp(config: Config, deps: { clock: Clock; log: Log }): Promise<App> {
+export async function startApp(config: Config, deps: { clock: Clock; log: Log; random?: Random }): Promise<App> {
   const { log, clock } = deps;
   if (!config.ca.enabled) throw new RingmasterError('RM_CONFIG_INVALID', 'ca.enabled: false needs an external CA, which is not supported yet');
   const { ca, created } = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
@@ -38,18 +50,22 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log })
     crl: pemBlocks(ca.crlPem, 'X509 CRL'),
   });
 
-  let state: 'running' | 'stopping' = 'running';
-  const caApi = createCaApi(ca);
-  const dispatch = async (req: ServiceRequest): Promise<ServiceResponse> => {
-    if (req.segments[0] === 'puppet-ca') return caApi(req);
-    if (isStatusSimple(req) && (req.method === 'GET' || req.method === 'HEAD')) return statusSimple(req, () => state);
-    return errorResponse(new RingmasterError('RM_NOT_FOUND', `Not Found: ${req.path}`));
-  };
+  const upstreamTls = (p: PoolConfig): UpstreamTls => ({
+    verify: p.upstreamTls.verify,
+    ca: p.upstreamTls.ca ? pemBlocks(readFileSync(p.upstreamTls.ca, 'utf8'), 'CERTIFICATE') : pemBlocks(ca.caBundlePem, 'CERTIFICATE'),
+    serverName: p.upstreamTls.serverName,
+    client: p.upstreamTls.clientCert ? { cert: serverCert.certPem, key: serverCert.keyPem } : undefined,
+  });
+  const gateway = new Gateway(gatewayConfigOf(config), {
+    clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: createCaApi(ca) }, upstreamTls,
+  });
+  gateway.start();
+  const dispatch = (req: Parameters<Gateway['handle']>[0]) => gateway.handle(req);
 
   const listeners = config.listeners.map(
     (l) => new Listener({
       name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout,
-      tls: material(), dispatch, isRevoked: (s) => ca.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
+      maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => ca.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
     }),
   );
   ca.onChange(() => {
@@ -86,16 +102,27 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log })
   };
   crlTimer = clock.setTimeout(renewCrl, config.ca.crl.checkInterval);
 
+  let current = config;
   return {
     ca,
     listeners,
+    gateway,
     created,
+    reload(next) {
+      const needsRestart = Object.keys({ ...current, ...next }).filter(
+        (k) => !reloadable.has(k) && JSON.stringify((current as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]),
+      );
+      const applied = gateway.reload(gatewayConfigOf(next));
+      current = { ...next, ...Object.fromEntries(needsRestart.map((k) => [k, (current as Record<string, unknown>)[k]])) } as Config;
+      return { applied, needsRestart };
+    },
     async close(deadlineMs = 10_000) {
-      state = 'stopping';
+      gateway.beginStop();
       watcher?.close();
       pollTimer?.cancel();
       crlTimer?.cancel();
       await Promise.all(listeners.map((l) => l.close(deadlineMs)));
+      await gateway.stop();
     },
   };
 }

@@ -3,6 +3,8 @@ import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerConfig } from './commands/config.ts';
+import { registerCompiler } from './commands/compiler.ts';
+import { registerReload } from './commands/reload.ts';
 import { exitCodes } from './common.ts';
 
 // The `ringmaster` command. One file per command group; this file only wires them and turns
@@ -17,6 +19,8 @@ const program = new Command('ringmaster')
 registerServe(program);
 registerCa(program);
 registerConfig(program);
+registerCompiler(program);
+registerReload(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
+import { parseSize } from '../lib/size.ts';
+import { resolveOid } from '../ca/oids.ts';
 
 // The one configuration schema: it gives the types, the validation (every problem with its
 // path, unknown keys refused) and the reference page (docs/configuration.md). This file is the
@@ -11,6 +13,21 @@ const duration = (what: string) =>
     .union([z.string(), z.number().nonnegative()])
     .refine((v) => parseDuration(v) !== undefined, { message: `${what}: expected a duration such as "30s", "6h", "90d" or "5y"` })
     .transform((v) => parseDuration(v) ?? 0);
+
+const size = (what: string) =>
+  z
+    .union([z.string(), z.number().int().nonnegative()])
+    .refine((v) => parseSize(v) !== undefined, { message: `${what}: expected a size in bytes such as 65536, "512KiB" or "64MiB"` })
+    .transform((v) => parseSize(v) ?? 0);
+
+const regex = z.string().min(1).refine((v) => {
+  try {
+    new RegExp(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'a valid regular expression');
 
 const certname = z
   .string()
@@ -25,6 +42,7 @@ const listener = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8140).describe('TCP port; 0 lets the kernel pick one (logged at start).'),
   requestHeaderTimeout: duration('requestHeaderTimeout').prefault('30s').describe('Time a client has to send its request headers.'),
   keepAliveTimeout: duration('keepAliveTimeout').prefault('30s').describe('Idle time before a kept-alive agent connection is closed; keep it above the agents\' 4 s http_keepalive_timeout.'),
+  maxHeaderBytes: size('maxHeaderBytes').prefault(16384).describe('Largest request head (request line and headers) accepted on this listener; routes can set lower limits.'),
 });
 
 const autosign = z.strictObject({
@@ -70,7 +88,139 @@ const ca = z.strictObject({
   puppetVersion: z.string().regex(/^\d+\.\d+\.\d+$/).default('8.4.0').describe('Version sent in X-Puppet-Version; clients such as `puppetserver ca` use it to choose endpoints (bulk signing needs 8.4.0).'),
 });
 
-export const configSchema = z.strictObject({
+
+// ---- the gateway: pools of members and the routes that send requests to them ----
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a name of letters, digits, ".", "-", "_"');
+
+const memberUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}, 'an http:// or https:// URL with host and port and no path, e.g. http://10.0.0.5:8141');
+
+const member = z.strictObject({
+  name: name.describe('Member name, unique in its pool; used in logs, metrics and commands.'),
+  url: memberUrl.describe('Where the compiler listens: `http://` (plain, private network) or `https://` (re-encrypted with ringmaster\'s certificate).'),
+  weight: z.number().int().min(1).max(1000).default(1).describe('Relative share for the weighted policies (and SRV weight).'),
+  priority: z.number().int().min(0).max(65535).default(0).describe('Tier, SRV semantics: members of a higher number are used only while no member of a lower one is eligible.'),
+  maxInFlight: z.number().int().min(1).optional().describe('Most requests sent to this member at once; a full member is not eligible. Default: unlimited.'),
+  drain: z.boolean().default(false).describe('Start drained: the member gets no new requests.'),
+});
+
+const activeHealth = z.strictObject({
+  enabled: z.boolean().default(true).describe('Probe each member.'),
+  path: z.string().startsWith('/').default('/status/v1/simple').describe('Path probed with GET; 2xx is healthy.'),
+  interval: duration('interval').prefault('5s').describe('Time between probes of one member.'),
+  timeout: duration('timeout').prefault('2s').describe('A probe not answered within this is a failure.'),
+  rise: z.number().int().min(1).max(100).default(2).describe('Consecutive successes that make an unhealthy member healthy.'),
+  fall: z.number().int().min(1).max(100).default(2).describe('Consecutive failures that make a healthy member unhealthy.'),
+});
+
+const passiveHealth = z.strictObject({
+  enabled: z.boolean().default(true).describe('Eject members that fail real requests.'),
+  failures: z.number().int().min(1).max(100).default(1).describe('Consecutive failed requests (connection errors, `statuses`) that eject a member.'),
+  statuses: z.array(z.number().int().min(500).max(599)).default([502, 504]).describe("Response statuses counted as failures. 500 is not in the default: Puppet answers 500 for one node's broken manifest, which says nothing about the compiler. 503 is overload, handled by capacity."),
+  coolOff: duration('coolOff').prefault('30s').describe('How long an ejected member gets no requests before it is tried again.'),
+});
+
+const upstreamTls = z.strictObject({
+  verify: z.boolean().default(true).describe("Verify an https:// member's certificate against `ca` (default: ringmaster's CA) and its host name."),
+  ca: z.string().optional().describe('PEM file of the CA that signs the members\' certificates. Default: ringmaster\'s own CA.'),
+  serverName: z.string().optional().describe('Name expected in the members\' certificates (and sent as SNI) instead of the URL host.'),
+  clientCert: z.boolean().default(true).describe("Present ringmaster's own certificate to https:// members."),
+});
+
+const pool = z.strictObject({
+  members: z
+    .array(member)
+    .superRefine((members, ctx) => {
+      const seen = new Set<string>();
+      members.forEach((m, i) => {
+        if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `member name ${m.name} is used twice in this pool` });
+        seen.add(m.name);
+      });
+    })
+    .default([])
+    .describe('The compilers (or CA servers) of this pool.'),
+  policy: z
+    .enum(['least-in-flight', 'round-robin', 'weighted-round-robin', 'power-of-two', 'consistent-hash'])
+    .default('least-in-flight')
+    .describe('How a member is chosen among the eligible ones of the lowest tier; `consistent-hash` keeps each certname on one member.'),
+  healthCheck: z
+    .strictObject({ active: activeHealth.prefault({}), passive: passiveHealth.prefault({}) })
+    .prefault({})
+    .describe('Active probes and passive ejection.'),
+  upstreamTls: upstreamTls.prefault({}),
+  timeouts: z
+    .strictObject({
+      connect: duration('connect').prefault('5s').describe('Time to open a connection (and finish TLS) to a member.'),
+      idle: duration('idle').prefault('60s').describe('Longest silence while a response body is streaming.'),
+      keepAlive: duration('keepAlive').prefault('4s').describe('How long an idle upstream connection is kept for reuse; keep it below the member\'s own idle timeout so a reused connection is never one the member is closing.'),
+    })
+    .prefault({}),
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(0).max(10).default(2).describe('Further members tried when one fails before answering (refused, reset, TLS failure); only GET, HEAD and catalog POST.'),
+      bufferLimit: size('bufferLimit').prefault('4MiB').describe('Request bodies up to this size are kept so a catalog POST can be retried; larger ones are streamed and not retried.'),
+    })
+    .prefault({}),
+  retryAfter: duration('retryAfter').prefault('15s').describe('Retry-After sent with the 503 when no member is eligible.'),
+});
+
+const methodName = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
+const routeMatch = z.strictObject({
+  path: z.string().startsWith('/').optional().describe('Path prefix, e.g. `/puppet/v3/`.'),
+  pathPattern: regex.optional().describe('Regular expression the path must match, e.g. `^/puppet/v3/(catalog|node)/`.'),
+  methods: z.array(methodName).min(1).optional().describe('HTTP methods.'),
+  environments: z.array(z.string().min(1)).min(1).optional().describe('Values of the `environment` query parameter; `*` globs allowed.'),
+  certnames: z.array(z.string().min(1)).min(1).optional().describe('Verified client certnames; exact, or with `*` globs such as `*.dmz.example.com`.'),
+  certnamePattern: regex.optional().describe('Regular expression the verified certname must match.'),
+  extensions: z
+    .record(
+      z.string().refine((k) => resolveOid(k) !== undefined, 'a Puppet extension short name (pp_role, pp_environment, …) or a dotted OID'),
+      z.union([z.string(), z.array(z.string()).min(1)]),
+    )
+    .optional()
+    .describe('Certificate extensions the verified client certificate must carry, by short name or OID; a list means any of its values; `*` globs allowed.'),
+});
+
+const route = z.strictObject({
+  name: name.optional().describe('Route name for logs and metrics. Default: `route<N>`.'),
+  match: routeMatch.prefault({}).describe('Every condition given must hold; a route without conditions matches everything.'),
+  to: z
+    .union([
+      z.strictObject({ pool: name.describe('Send to this pool.') }),
+      z.strictObject({ service: z.enum(['ca', 'status']).describe('A built-in service: the CA API or the local status endpoint.') }),
+    ])
+    .describe('Where matching requests go.'),
+  canary: z
+    .strictObject({
+      pool: name.describe('The canary pool.'),
+      certnames: z.array(z.string().min(1)).default([]).describe('Certnames (globs allowed) always sent to the canary pool.'),
+      percent: z.number().min(0).max(100).default(0).describe('Stable share of all certnames (by hash) sent to the canary pool.'),
+    })
+    .optional()
+    .describe('Send some agents of this route to another pool.'),
+  timeouts: z
+    .strictObject({
+      responseHead: duration('responseHead').prefault('10m').describe("Time a member may take before the response head; compiles can take minutes, and agents wait 10 minutes (http_read_timeout)."),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxBodyBytes: size('maxBodyBytes').prefault('256MiB').describe('Largest request body; larger ones get 413.'),
+      maxHeaderBytes: size('maxHeaderBytes').optional().describe("Largest request head for this route (at most the listener's); larger ones get 431."),
+    })
+    .prefault({}),
+});
+
+export const configSchema = z
+  .strictObject({
   stateDir: z.string().optional().describe('Directory holding all state. Default: `./var`, or `--state-dir`.'),
   server: z
     .strictObject({
@@ -80,13 +230,27 @@ export const configSchema = z.strictObject({
     .prefault({}),
   listeners: z.array(listener).min(1).prefault([{}]).describe('HTTPS listeners agents connect to.'),
   ca: ca.prefault({}),
+  pools: z.record(name, pool).default({}).describe('Pools of members by name. The default routes send `/puppet/v3/` to the pool named `compilers`.'),
+  routes: z.array(route).default([]).describe('Ordered routes, tried before the default ones; the first match wins.'),
+  defaultRoutes: z.boolean().default(true).describe('Append the default routes: `/puppet-ca/` to the CA, `/status/v1/simple` answered locally, `/puppet/v3/` to `compilers`.'),
+  shutdown: z
+    .strictObject({
+      drainTimeout: duration('drainTimeout').prefault('60s').describe('On SIGTERM, how long requests in flight may take to finish before their connections are closed.'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
       format: z.enum(['json', 'text']).default('json').describe('JSON lines, or text for a terminal.'),
     })
     .prefault({}),
-});
+  })
+  .superRefine((c, ctx) => {
+    c.routes.forEach((r, i) => {
+      if ('pool' in r.to && !(r.to.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'to', 'pool'], message: `no pool named ${r.to.pool}` });
+      if (r.canary && !(r.canary.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'canary', 'pool'], message: `no pool named ${r.canary.pool}` });
+    });
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;

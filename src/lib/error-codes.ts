@@ -46,6 +46,16 @@ export const errorCodes = {
   RM_TLS_PEER_REJECTED: { status: 403, summary: 'The client certificate presented did not verify (unknown issuer, revoked, expired).' },
   RM_INTERNAL: { status: 500, summary: 'An unexpected internal error; the log has the cause.' },
 
+  // the gateway: routes, pools, members
+  RM_HEADERS_TOO_LARGE: { status: 431, summary: 'The request head exceeds the limit for this route.' },
+  RM_POOL_UNAVAILABLE: { status: 503, summary: 'No member of the pool is eligible (all unhealthy, draining, ejected or full, or the pool has none); sent with Retry-After.' },
+  RM_UPSTREAM_UNAVAILABLE: { status: 503, summary: 'Every member tried failed before answering (refused, reset, TLS failure) and no retry was left; sent with Retry-After.' },
+  RM_UPSTREAM_TIMEOUT: { status: 504, summary: 'The member did not send the response head within the route\'s responseHead timeout; not retried, as the compile may still be running.' },
+  RM_UPSTREAM_ABORTED: { status: 502, summary: 'The member broke off a response already being sent; the agent connection is closed (logged, cannot be answered).' },
+  RM_SHUTTING_DOWN: { status: 503, summary: 'ringmaster is stopping and takes no new work; sent with Retry-After.' },
+  RM_NOT_RUNNING: { status: 503, summary: 'A command needs the running ringmaster (pid file in the state directory) and none is running.' },
+  RM_RELOAD_FAILED: { status: 500, summary: 'A reload was refused (invalid configuration, or a change that needs a restart); the running configuration is kept.' },
+
   // command line
   RM_CLI_USAGE: { status: 400, summary: 'A command was called with invalid arguments.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

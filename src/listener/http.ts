@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RingmasterError } from '../lib/errors.ts';
 import type { Peer } from './peer.ts';
 
@@ -14,6 +14,12 @@ export type ServiceRequest = {
   peer: Peer;
   /** Reads the body, refusing it (RM_BODY_TOO_LARGE) past `limit` bytes. */
   body(limit: number): Promise<Buffer>;
+  /** The request line's target as received (path and query), forwarded unchanged. */
+  rawTarget: string;
+  /** The connection-level objects, for the proxy that streams both ways. */
+  raw: { req: IncomingMessage; res: ServerResponse };
+  /** True once the listener is draining: answers should close their connections. */
+  draining(): boolean;
 };
 
 export type ServiceResponse = {
@@ -32,5 +38,9 @@ export function json(status: number, value: unknown, headers: Record<string, str
 
 /** Error answers carry the stable code in a header so agent logs and scripts can match on it. */
 export function errorResponse(err: RingmasterError): ServiceResponse {
-  return text(err.status, `${err.message}\n`, { 'x-ringmaster-error': err.code });
+  const headers: Record<string, string> = { 'x-ringmaster-error': err.code };
+  // Puppet agents (5.3 and later) wait for Retry-After on a 503 and try again; without it they give up.
+  const retryAfter = err.details?.retryAfter;
+  if (typeof retryAfter === 'number') headers['retry-after'] = String(Math.max(1, Math.round(retryAfter)));
+  return text(err.status, `${err.message}\n`, headers);
 }

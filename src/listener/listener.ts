@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket, SecureContextOptions } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import { checkRequestTarget } from './path.ts';
@@ -16,7 +16,8 @@ import { errorResponse, type ServiceRequest, type ServiceResponse } from './http
 
 /** PEM texts; `ca` and `crl` hold one PEM block each (Node reads only the first CRL of a string). */
 export type TlsMaterial = { key: string; cert: string; ca: string[]; crl: string[] };
-export type Dispatch = (req: ServiceRequest) => Promise<ServiceResponse>;
+/** Answers a request, or returns undefined when it has answered on `req.raw.res` itself (the proxy). */
+export type Dispatch = (req: ServiceRequest) => Promise<ServiceResponse | undefined>;
 
 export type ListenerOptions = {
   name: string;
@@ -24,17 +25,24 @@ export type ListenerOptions = {
   port: number;
   requestHeaderTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  maxHeaderBytes: number;
   tls: TlsMaterial;
   dispatch: Dispatch;
   isRevoked: (serial: bigint) => boolean;
   log: Log;
 };
 
+// net.Server#close: stop accepting without http.Server's immediate close of idle connections.
+const netClose = NetServer.prototype.close;
+
 export class Listener {
   readonly name: string;
   #server: Server;
   #options: ListenerOptions;
   #log: Log;
+  #draining = false;
+  /** Open connections and whether a request is running on each, for the drain. */
+  #connections = new Map<Socket, { active: number; idleSince: number }>();
 
   constructor(options: ListenerOptions) {
     this.name = options.name;
@@ -48,8 +56,11 @@ export class Listener {
       requestTimeout: 0,
       headersTimeout: options.requestHeaderTimeoutMs,
       keepAliveTimeout: options.keepAliveTimeoutMs,
+      maxHeaderSize: options.maxHeaderBytes,
     });
+    this.#server.on('secureConnection', (socket: TLSSocket) => this.#track(socket));
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.#started(req, res);
       void this.#handle(req, res);
     });
     this.#server.on('tlsClientError', (err: Error) => {
@@ -77,13 +88,49 @@ export class Listener {
     this.#server.setSecureContext(secureOptions(tls));
   }
 
-  /** Stops accepting, lets requests in flight finish until the deadline, then closes what is left. */
-  async close(deadlineMs = 10_000): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    const timer = setTimeout(() => this.#server.closeAllConnections(), deadlineMs);
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Stops accepting, answers what arrives on open connections with `Connection: close`, lets
+   * requests in flight finish until the deadline, then cuts what is left. A connection is closed
+   * once it has been idle for `idleGraceMs`, so a request an agent sends on it just now is
+   * answered rather than reset (http.Server#close would drop idle connections at once).
+   */
+  async close(deadlineMs = 10_000, idleGraceMs = Math.min(500, deadlineMs)): Promise<void> {
+    this.#draining = true;
+    const closed = new Promise<void>((resolve) => netClose.call(this.#server, () => resolve()));
+    const sweep = () => {
+      const now = Date.now();
+      for (const [socket, state] of this.#connections) {
+        if (state.active === 0 && now - state.idleSince >= idleGraceMs) socket.destroy();
+      }
+    };
+    const sweeper = setInterval(sweep, Math.max(10, Math.min(100, idleGraceMs)));
+    const timer = setTimeout(() => {
+      for (const socket of this.#connections.keys()) socket.destroy();
+    }, deadlineMs);
+    sweep();
     await closed;
+    clearInterval(sweeper);
     clearTimeout(timer);
+  }
+
+  #track(socket: Socket): void {
+    const state = { active: 0, idleSince: Date.now() };
+    this.#connections.set(socket, state);
+    socket.once('close', () => this.#connections.delete(socket));
+  }
+
+  #started(req: IncomingMessage, res: ServerResponse): void {
+    const state = this.#connections.get(req.socket);
+    if (!state) return;
+    state.active++;
+    res.once('close', () => {
+      state.active--;
+      state.idleSince = Date.now();
+    });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -94,7 +141,7 @@ export class Listener {
         throw new RingmasterError('RM_TLS_PEER_REJECTED', `client certificate${peer.certname ? ` for ${peer.certname}` : ''} refused: ${peer.reason}`);
       }
       const target = checkRequestTarget(req.url);
-      response = await this.#options.dispatch({
+      const answer = await this.#options.dispatch({
         method: req.method ?? 'GET',
         path: target.path,
         segments: target.segments,
@@ -102,12 +149,22 @@ export class Listener {
         headers: req.headers,
         peer,
         body: (limit) => readBody(req, limit),
+        rawTarget: req.url ?? '/',
+        raw: { req, res },
+        draining: () => this.#draining,
       });
+      if (answer === undefined) return;
+      response = answer;
     } catch (err) {
       if (!(err instanceof RingmasterError) || err.code === 'RM_INTERNAL') {
         this.#log.error({ err, url: req.url }, 'request failed');
       }
       response = errorResponse(err instanceof RingmasterError ? err : new RingmasterError('RM_INTERNAL', 'internal error', { cause: err }));
+    }
+    if (res.headersSent) {
+      // Part of an answer is out: the only honest signal left is to cut the connection.
+      res.destroy();
+      return;
     }
     this.#send(req, res, response);
   }
@@ -125,7 +182,7 @@ export class Listener {
     const headers: Record<string, string | number> = { ...r.headers };
     if (body !== undefined && r.status !== 204 && r.status !== 304) headers['content-length'] = body.length;
     // A request body we did not read would otherwise be parsed as the next request.
-    if (!req.complete) headers.connection = 'close';
+    if (!req.complete || this.#draining) headers.connection = 'close';
     res.writeHead(r.status, headers);
     res.end(req.method === 'HEAD' || r.status === 204 || r.status === 304 ? undefined : body);
   }

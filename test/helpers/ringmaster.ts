@@ -20,6 +20,10 @@ export type RingmasterOptions = {
   autosign?: AutosignSettings;
   server?: ConfigInput['server'];
   listeners?: ConfigInput['listeners'];
+  pools?: ConfigInput['pools'];
+  routes?: ConfigInput['routes'];
+  defaultRoutes?: ConfigInput['defaultRoutes'];
+  shutdown?: ConfigInput['shutdown'];
   startTimeoutMs?: number;
   /** Runs after the config is written and before serve starts, e.g. `ringmaster ca import`. */
   prepare?: (p: { configFile: string; stateDir: string }) => Promise<void>;
@@ -35,6 +39,10 @@ export function testConfig(stateDir: string, o: RingmasterOptions = {}): ConfigI
       ...o.ca,
       autosign: { all: false, allow: [], tokens: true, ...o.ca?.autosign, ...o.autosign },
     },
+    ...(o.pools ? { pools: o.pools } : {}),
+    ...(o.routes ? { routes: o.routes } : {}),
+    ...(o.defaultRoutes !== undefined ? { defaultRoutes: o.defaultRoutes } : {}),
+    ...(o.shutdown ? { shutdown: o.shutdown } : {}),
     // The port is read from the info-level "listening" line, so the level stays at info.
     log: { level: 'info' },
   };
@@ -62,6 +70,8 @@ export type Ringmaster = {
   kill(): Promise<void>;
   /** Starts serve again with the same config; resolves when it listens. */
   restart(): Promise<void>;
+  /** Rewrites the config file with these options (the state dir stays), e.g. before `ringmaster reload`. */
+  rewriteConfig(o: RingmasterOptions): Promise<void>;
   /** Stops serve and removes the whole temporary tree. */
   cleanup(): Promise<void>;
 };
@@ -182,6 +192,9 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
       await r.exited;
     },
     restart: spawnServe,
+    rewriteConfig: async (next) => {
+      await writeFile(configFile, `${JSON.stringify(testConfig(stateDir, next), null, 2)}\n`);
+    },
     cleanup: async () => {
       await stop();
       await rm(root, { recursive: true, force: true });

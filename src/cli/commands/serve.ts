@@ -1,22 +1,29 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../lib/clock.ts';
+import { errorMessage } from '../../lib/errors.ts';
 import { createLog } from '../../observability/log.ts';
 import { startApp } from '../../app.ts';
+import { loadConfig } from '../../config/load.ts';
+import { readReloadStatus, removePid, writePid, writeReloadStatus } from '../../runtime-files.ts';
 import { addStateOptions, configFrom, type GlobalOptions } from '../common.ts';
 
 export function registerServe(program: Command): void {
   addStateOptions(program.command('serve'))
-    .description('run ringmaster: the HTTPS listener and the certificate authority')
+    .description('run ringmaster: the HTTPS listener, the gateway and the certificate authority')
     .action(async (opts: GlobalOptions) => {
       const config = await configFrom(opts);
       const log = createLog({ level: config.log.level, format: config.log.format });
       const app = await startApp(config, { clock: systemClock, log });
+      await writePid(config.stateDir, process.pid);
+      let generation = (await readReloadStatus(config.stateDir))?.generation ?? 0;
       const first = app.listeners[0]?.address();
       const server = config.server.dnsAltNames.includes('puppet') ? 'puppet' : config.server.certname;
+      const pools = Object.entries(config.pools).map(([name, p]) => `${name} (${p.members.length} member${p.members.length === 1 ? '' : 's'})`);
       process.stderr.write(
         [
           '',
           `ringmaster is serving; state in ${config.stateDir}${app.created ? ' (new CA created)' : ''}.`,
+          pools.length ? `Pools: ${pools.join(', ')}.` : 'No pools configured yet: /puppet/v3/ answers 503 until a `compilers` pool has members (see docs/compilers.md).',
           "Put this in each agent's puppet.conf:",
           '  [main]',
           `  server = ${server}`,
@@ -26,15 +33,42 @@ export function registerServe(program: Command): void {
           '',
         ].join('\n') + '\n',
       );
+
+      // SIGHUP (or `ringmaster reload`) re-reads the file and applies routes and pools.
+      let reloading = Promise.resolve();
+      const reload = async () => {
+        generation++;
+        const at = new Date().toISOString();
+        try {
+          const next = await loadConfig({ configFile: opts.config, stateDir: opts.stateDir });
+          const { applied, needsRestart } = app.reload(next);
+          const message = `routes and pools applied${needsRestart.length ? `; changes to ${needsRestart.join(', ')} need a restart and were not applied` : ''}`;
+          log.info({ generation, ...applied, needsRestart }, message);
+          await writeReloadStatus(config.stateDir, { generation, ok: true, at, message, needsRestart });
+        } catch (err) {
+          log.error({ generation, code: 'RM_RELOAD_FAILED', err: errorMessage(err) }, 'reload refused; the running configuration is kept');
+          await writeReloadStatus(config.stateDir, { generation, ok: false, at, message: errorMessage(err), needsRestart: [] });
+        }
+      };
+      process.on('SIGHUP', () => {
+        reloading = reloading.then(reload, reload);
+      });
+
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
-        log.info({ signal }, 'stopping: no new connections, finishing requests in flight');
-        app.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
+        log.info({ signal, drainTimeout: config.shutdown.drainTimeout }, 'stopping: no new connections, finishing requests in flight');
+        app
+          .close(config.shutdown.drainTimeout)
+          .then(() => removePid(config.stateDir, process.pid))
+          .then(
+            () => {
+              log.info('stopped');
+              process.exit(0);
+            },
+            () => process.exit(1),
+          );
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));

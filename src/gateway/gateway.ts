@@ -1,0 +1,194 @@
+import type { Clock } from '../lib/clock.ts';
+import type { Random } from '../lib/random.ts';
+import { RingmasterError, errorMessage } from '../lib/errors.ts';
+import type { Log } from '../observability/log.ts';
+import type { ServiceRequest, ServiceResponse } from '../listener/http.ts';
+import { statusSimple } from '../listener/status.ts';
+import { Router } from '../router/router.ts';
+import { Pool, type PoolSpec } from '../pool/pool.ts';
+import type { Member } from '../pool/member.ts';
+import { MemberConnections, type UpstreamTls } from '../upstream/connections.ts';
+import { proxy, type PoolSettings, type ProxyTarget } from '../upstream/proxy.ts';
+import type { GatewayConfig, PoolConfig } from './config.ts';
+
+// The gateway: the route table, the pools with their members' connections, and the built-in
+// services. A reload swaps the route table and updates the pools in place; requests in flight
+// hold their own references and finish on what they started with.
+
+export type Services = { ca: (req: ServiceRequest) => Promise<ServiceResponse> };
+export type GatewayDeps = { clock: Clock; random: Random; log: Log; services: Services; upstreamTls: (p: PoolConfig) => UpstreamTls };
+
+type PoolEntry = { pool: Pool; settings: PoolSettings; config: PoolConfig; connections: Map<string, MemberConnections> };
+
+export class Gateway {
+  #router: Router;
+  #pools = new Map<string, PoolEntry>();
+  #deps: GatewayDeps;
+  #log: Log;
+  #stopping = false;
+
+  constructor(config: GatewayConfig, deps: GatewayDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#router = new Router(config);
+    for (const [name, p] of Object.entries(config.pools)) this.#pools.set(name, this.#createPool(name, p));
+  }
+
+  start(): void {
+    for (const e of this.#pools.values()) e.pool.start();
+  }
+
+  /** From now on the local status answers "stopping", so agents with server_list move on. */
+  beginStop(): void {
+    this.#stopping = true;
+  }
+
+  /** Stops health checks and closes every member's connections once their requests are done. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const closing: Promise<void>[] = [];
+    for (const e of this.#pools.values()) {
+      e.pool.stop();
+      for (const c of e.connections.values()) closing.push(c.close().catch(() => undefined));
+    }
+    await Promise.all(closing);
+  }
+
+  pools(): ReadonlyMap<string, Pool> {
+    return new Map([...this.#pools].map(([k, v]) => [k, v.pool]));
+  }
+
+  /** Applies new routes and pools. Members kept by name and URL keep their state and connections. */
+  reload(config: GatewayConfig): { added: string[]; removed: string[]; changed: string[] } {
+    const router = new Router(config);
+    const summary = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    for (const [name, p] of Object.entries(config.pools)) {
+      const entry = this.#pools.get(name);
+      if (!entry) {
+        const created = this.#createPool(name, p);
+        this.#pools.set(name, created);
+        created.pool.start();
+        summary.added.push(name);
+        continue;
+      }
+      const connectionSettingsChanged = JSON.stringify([entry.config.upstreamTls, entry.config.timeouts]) !== JSON.stringify([p.upstreamTls, p.timeouts]);
+      const result = entry.pool.update(poolSpec(name, p));
+      for (const m of result.removed) this.#retire(entry, m.name);
+      if (connectionSettingsChanged) for (const memberName of [...entry.connections.keys()]) this.#retire(entry, memberName);
+      entry.config = p;
+      entry.settings = poolSettings(p);
+      summary.changed.push(name);
+    }
+    for (const [name, entry] of [...this.#pools]) {
+      if (name in config.pools) continue;
+      entry.pool.stop();
+      for (const memberName of [...entry.connections.keys()]) this.#retire(entry, memberName);
+      this.#pools.delete(name);
+      summary.removed.push(name);
+    }
+    this.#router = router;
+    return summary;
+  }
+
+  /** Local status: running while every pool a route uses that has members has an eligible one. */
+  state(): 'running' | 'stopping' | 'error' {
+    if (this.#stopping) return 'stopping';
+    for (const name of this.#router.poolNames()) {
+      const e = this.#pools.get(name);
+      if (e && e.pool.members().length > 0 && !e.pool.hasEligible()) return 'error';
+    }
+    return 'running';
+  }
+
+  async handle(req: ServiceRequest): Promise<ServiceResponse | undefined> {
+    const input = { method: req.method, path: req.path, query: req.query, peer: req.peer };
+    const match = this.#router.match(input);
+    if (!match) throw new RingmasterError('RM_NOT_FOUND', `Not Found: ${req.path}`);
+    const { route } = match;
+    if (route.maxHeaderBytes !== undefined) {
+      const size = headSize(req);
+      if (size > route.maxHeaderBytes) throw new RingmasterError('RM_HEADERS_TOO_LARGE', `request head of ${size} bytes exceeds the limit of ${route.maxHeaderBytes} bytes for route ${route.name}`);
+    }
+    if (route.target.kind === 'service') {
+      if (route.target.service === 'ca') return this.#deps.services.ca(req);
+      return statusSimple(req, () => (this.state() === 'running' ? 'running' : 'stopping'));
+    }
+    const poolName = match.pool ?? route.target.pool;
+    const entry = this.#pools.get(poolName);
+    if (!entry) {
+      throw new RingmasterError('RM_POOL_UNAVAILABLE', `no pool named ${poolName} is configured (route ${route.name})`, { details: { retryAfter: 15 } });
+    }
+    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m) };
+    const outcome = await proxy(
+      { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining },
+      route,
+      target,
+      this.#log,
+    );
+    this.#log.debug({ route: route.name, pool: poolName, member: outcome.member, status: outcome.status, attempts: outcome.attempts }, 'proxied');
+    return undefined;
+  }
+
+  #createPool(name: string, config: PoolConfig): PoolEntry {
+    const connections = new Map<string, MemberConnections>();
+    const entry: PoolEntry = { pool: undefined as unknown as Pool, settings: poolSettings(config), config, connections };
+    entry.pool = new Pool(poolSpec(name, config), {
+      clock: this.#deps.clock,
+      random: this.#deps.random,
+      log: this.#log.child({ pool: name }),
+      probe: async (member, timeoutMs, path) => {
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(), timeoutMs);
+        try {
+          const r = await this.#connections(entry, member).request({
+            method: 'GET', path, headers: {}, body: undefined,
+            headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, signal: abort.signal,
+          });
+          await r.body.dump();
+          return r.statusCode >= 200 && r.statusCode < 300 ? { ok: true } : { ok: false, reason: `status ${r.statusCode}` };
+        } catch (err) {
+          return { ok: false, reason: errorMessage(err) };
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    });
+    return entry;
+  }
+
+  #connections(entry: PoolEntry, member: Member): MemberConnections {
+    const existing = entry.connections.get(member.name);
+    if (existing && existing.url === member.url) return existing;
+    if (existing) this.#retire(entry, member.name);
+    const created = new MemberConnections(member.url, {
+      connectTimeoutMs: entry.config.timeouts.connect,
+      keepAliveMs: entry.config.timeouts.keepAlive,
+      tls: this.#deps.upstreamTls(entry.config),
+    });
+    entry.connections.set(member.name, created);
+    return created;
+  }
+
+  /** Closes a member's connections once the requests on them are done. */
+  #retire(entry: PoolEntry, memberName: string): void {
+    const c = entry.connections.get(memberName);
+    if (!c) return;
+    entry.connections.delete(memberName);
+    c.close().catch((err: unknown) => this.#log.warn({ member: memberName, err: errorMessage(err) }, 'closing member connections failed'));
+  }
+}
+
+function poolSpec(name: string, p: PoolConfig): PoolSpec {
+  return { name, members: p.members, policy: p.policy, healthCheck: p.healthCheck };
+}
+
+function poolSettings(p: PoolConfig): PoolSettings {
+  return { retryAttempts: p.retry.attempts, bufferLimit: p.retry.bufferLimit, retryAfterSeconds: Math.ceil(p.retryAfter / 1000), idleTimeoutMs: p.timeouts.idle };
+}
+
+function headSize(req: ServiceRequest): number {
+  const raw = req.raw.req.rawHeaders;
+  let size = req.method.length + req.rawTarget.length + 12;
+  for (let i = 0; i < raw.length; i++) size += (raw[i]?.length ?? 0) + 2;
+  return size;
+}

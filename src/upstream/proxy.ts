@@ -1,0 +1,164 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RingmasterError, errorMessage } from '../lib/errors.ts';
+import type { Log } from '../observability/log.ts';
+import type { Peer } from '../listener/peer.ts';
+import type { Pool } from '../pool/pool.ts';
+import type { Member } from '../pool/member.ts';
+import type { Route } from '../router/route.ts';
+import { classify, retriable } from './failure.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import type { MemberConnections, UpstreamResponse } from './connections.ts';
+
+// Forwards one agent request to a member of a pool and streams the answer back. A request is
+// tried on another member only while nothing has been answered and its body can be sent again:
+// GET and HEAD, and catalog POSTs whose (small) body was kept. Once the member's response head
+// is in, the request is committed to that member.
+
+export type PoolSettings = {
+  retryAttempts: number;
+  bufferLimit: number;
+  retryAfterSeconds: number;
+  idleTimeoutMs: number;
+};
+
+export type ProxyTarget = {
+  pool: Pool;
+  settings: PoolSettings;
+  connections(member: Member): MemberConnections;
+};
+
+export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining(): boolean };
+
+export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string };
+
+const catalogPost = /^\/puppet\/v[34]\/catalog(\/|$)/;
+
+export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log: Log): Promise<ProxyOutcome> {
+  const { req, res, peer } = ex;
+  const method = req.method ?? 'GET';
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const hasBody = chunked || (declared !== undefined && declared > 0);
+  if (declared !== undefined && declared > route.maxBodyBytes) {
+    throw new RingmasterError('RM_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${route.maxBodyBytes} bytes for route ${route.name}`);
+  }
+
+  // GET, HEAD and catalog POSTs may be sent again after the member failed mid-request (a reset):
+  // compiling twice is harmless. Any request may be sent to another member when the first could
+  // not even be connected to, as long as its body was kept (small bodies are).
+  const repeatable = method === 'GET' || method === 'HEAD' || (method === 'POST' && catalogPost.test(ex.path));
+  let body: Buffer | NodeJS.ReadableStream | undefined;
+  let bodyKept = true;
+  if (!hasBody) {
+    body = undefined;
+  } else if (!chunked && declared !== undefined && declared <= target.settings.bufferLimit) {
+    body = await readAll(req, declared);
+  } else {
+    body = chunked ? req.pipe(limiter(route.maxBodyBytes)) : req;
+    bodyKept = false;
+  }
+
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on('close', onClose);
+  const headers = upstreamRequestHeaders({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
+  const key = peer.kind === 'verified' ? peer.certname : undefined;
+  const tried = new Set<string>();
+  const maxAttempts = bodyKept ? 1 + target.settings.retryAttempts : 1;
+  let lastError = '';
+
+  try {
+    while (tried.size < maxAttempts) {
+      const member = target.pool.select({ key, exclude: tried });
+      if (!member) break;
+      tried.add(member.name);
+      const lease = target.pool.acquire(member);
+      let upstream: UpstreamResponse;
+      try {
+        upstream = await target.connections(member).request({
+          method,
+          path: ex.rawTarget,
+          headers,
+          body,
+          headersTimeoutMs: route.responseHeadTimeoutMs,
+          bodyTimeoutMs: target.settings.idleTimeoutMs,
+          signal: abort.signal,
+        });
+      } catch (err) {
+        lease.release();
+        const kind = classify(err);
+        if (kind === 'aborted') return { status: 499, member: member.name, attempts: tried.size, code: 'client-gone' };
+        if (kind === 'body') throw err;
+        if (kind === 'timeout') {
+          target.pool.recordFailure(member, { kind: 'timeout' });
+          throw new RingmasterError('RM_UPSTREAM_TIMEOUT', `member ${member.name} of pool ${target.pool.name} sent no response head within ${route.responseHeadTimeoutMs} ms`);
+        }
+        target.pool.recordFailure(member, { kind: 'connect' });
+        lastError = `${member.name}: ${errorMessage(err)}`;
+        const again = bodyKept && (kind === 'connect' || (repeatable && retriable(kind)));
+        log.warn({ pool: target.pool.name, member: member.name, failure: kind, err: errorMessage(err), retry: again }, 'member failed before answering');
+        if (!again) break;
+        continue;
+      }
+      return await relay(ex, upstream, member, lease, target, tried.size);
+    }
+  } finally {
+    res.off('close', onClose);
+  }
+
+  const code = tried.size === 0 ? 'RM_POOL_UNAVAILABLE' : 'RM_UPSTREAM_UNAVAILABLE';
+  const message = tried.size === 0
+    ? `no member of pool ${target.pool.name} is available`
+    : `no member of pool ${target.pool.name} answered (${lastError})`;
+  throw new RingmasterError(code, message, { details: { retryAfter: target.settings.retryAfterSeconds } });
+}
+
+async function relay(ex: Exchange, upstream: UpstreamResponse, member: Member, lease: { release(): void }, target: ProxyTarget, attempts: number): Promise<ProxyOutcome> {
+  const { res } = ex;
+  const status = upstream.statusCode;
+  if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
+  else target.pool.recordSuccess(member);
+  const headers = downstreamResponseHeaders(upstream.headers);
+  // A member shedding load asks for the connection to close; so does a draining ringmaster.
+  if (ex.draining() || (status === 503 && /close/i.test(String(upstream.headers.connection ?? '')))) headers.connection = 'close';
+  try {
+    res.writeHead(status, headers);
+    await pipeline(upstream.body, res);
+    return { status, member: member.name, attempts };
+  } catch (err) {
+    // Bytes may have reached the agent: nothing can be retried or answered, only cut off.
+    res.destroy();
+    upstream.body.destroy();
+    if (classify(err) === 'aborted' || ex.req.destroyed) return { status: 499, member: member.name, attempts, code: 'client-gone' };
+    throw new RingmasterError('RM_UPSTREAM_ABORTED', `member ${member.name} broke off its response: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    lease.release();
+  }
+}
+
+async function readAll(req: IncomingMessage, length: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    b.copy(out, at);
+    at += b.length;
+  }
+  return at === length ? out : out.subarray(0, at);
+}
+
+/** Counts a chunked body on its way through and fails it past the route's limit. */
+function limiter(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > max) done(new RingmasterError('RM_BODY_TOO_LARGE', `request body exceeds the limit of ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+}
