@@ -113,7 +113,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
         (k) => !reloadable.has(k) && JSON.stringify((current as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]),
       );
       const applied = gateway.reload(gatewayConfigOf(next));
-      current = { ...next, ...Object.fromEntries(needsRestart.map((k) => [k, (current as Record<string, unknown>)[k]])) } as Config;
+      current = { ...next, ...Object.fromEntries(needsRestart.map((k) => [k, (current as Record<string, unknown>)[k]])) };
       return { applied, needsRestart };
     },
     async close(deadlineMs = 10_000) {

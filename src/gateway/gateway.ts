@@ -135,7 +135,7 @@ export class Gateway {
     entry.pool = new Pool(poolSpec(name, config), {
       clock: this.#deps.clock,
       random: this.#deps.random,
-      log: this.#log.child({ pool: name }),
+      log: this.#log,
       probe: async (member, timeoutMs, path) => {
         const abort = new AbortController();
         const timer = setTimeout(() => abort.abort(), timeoutMs);

@@ -19,7 +19,7 @@ export type ServiceRequest = {
   /** The connection-level objects, for the proxy that streams both ways. */
   raw: { req: IncomingMessage; res: ServerResponse };
   /** True once the listener is draining: answers should close their connections. */
-  draining(): boolean;
+  draining: () => boolean;
 };
 
 export type ServiceResponse = {

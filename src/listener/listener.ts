@@ -33,7 +33,9 @@ export type ListenerOptions = {
 };
 
 // net.Server#close: stop accepting without http.Server's immediate close of idle connections.
-const netClose = NetServer.prototype.close;
+const netClose = (server: NetServer, done: () => void): void => {
+  NetServer.prototype.close.call(server, done);
+};
 
 export class Listener {
   readonly name: string;
@@ -100,7 +102,7 @@ export class Listener {
    */
   async close(deadlineMs = 10_000, idleGraceMs = Math.min(500, deadlineMs)): Promise<void> {
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => netClose.call(this.#server, () => resolve()));
+    const closed = new Promise<void>((resolve) => netClose(this.#server, resolve));
     const sweep = () => {
       const now = Date.now();
       for (const [socket, state] of this.#connections) {

@@ -57,7 +57,7 @@ export class MemberConnections {
   request(r: UpstreamRequest): Promise<UpstreamResponse> {
     const headers = this.#hostHeader ? { ...r.headers, host: this.#hostHeader } : r.headers;
     return this.#pool.request({
-      method: r.method as Dispatcher.HttpMethod,
+      method: r.method,
       path: r.path,
       headers,
       body: (r.body ?? null) as Dispatcher.DispatchOptions['body'],

@@ -18,9 +18,10 @@ export function encodeClientCert(pem: string): string {
 }
 
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
-  const value = headers.connection;
+  const value: string | string[] | undefined = headers.connection;
   const tokens = new Set<string>();
-  for (const v of Array.isArray(value) ? value : value ? [value] : []) {
+  const values: string[] = Array.isArray(value) ? value : value ? [value] : [];
+  for (const v of values) {
     for (const t of v.split(',')) tokens.add(t.trim().toLowerCase());
   }
   return tokens;

@@ -7,9 +7,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir, pollUntil, StopPolling, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
 
-const packagedConf = '/etc/puppet/puppetserver/conf.d';
-const packagedServices = '/etc/puppet/puppetserver/services.d';
-const jar = '/usr/share/puppetserver/puppetserver.jar';
+export const packagedConf = '/etc/puppet/puppetserver/conf.d';
+export const packagedServices = '/etc/puppet/puppetserver/services.d';
+export const jar = '/usr/share/puppetserver/puppetserver.jar';
 
 /** A TCP port the kernel just handed out on loopback; released again before returning. */
 export function freePort(): Promise<number> {
@@ -65,7 +65,7 @@ export type Puppetserver = {
 };
 
 // Logs to stdout only: the packaged logback.xml also writes /var/log/puppetserver.
-const logback = `<configuration>
+export const logback = `<configuration>
   <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
     <encoder><pattern>%d{HH:mm:ss.SSS} %-5p [%c{2}] %m%n</pattern></encoder>
   </appender>

@@ -124,7 +124,7 @@ test('a refused member is retried on another, and passive ejection keeps it out 
   for (let i = 0; i < 6; i++) {
     const r = await get(`/half/${i}`, agent1);
     assert.equal(r.status, 200, r.body);
-    assert.equal(JSON.parse(r.body).backend, 'b');
+    assert.equal((JSON.parse(r.body) as { backend: string }).backend, 'b');
   }
   assert.equal(b.seen.length - before, 6);
   const snap = JSON.stringify(app.gateway.pools().get('half')?.snapshot());
@@ -277,7 +277,7 @@ test('reload: a request in flight on a removed member finishes; new requests use
   const outcome = app.reload(next);
   assert.deepEqual(outcome.needsRestart, []);
   const after = await get('/puppet/v3/node/x', agent1);
-  assert.equal(JSON.parse(after.body).backend, 'c');
+  assert.equal((JSON.parse(after.body) as { backend: string }).backend, 'c');
   finish();
   const r = await held;
   assert.equal(r?.status, 200);
