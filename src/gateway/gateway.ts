@@ -120,7 +120,7 @@ export class Gateway {
     }
     const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m) };
     const outcome = await proxy(
-      { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining },
+      { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
       route,
       target,
       this.#log,

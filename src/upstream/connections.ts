@@ -23,8 +23,22 @@ export type UpstreamRequest = {
   body: Buffer | NodeJS.ReadableStream | undefined;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
-  signal: AbortSignal;
+  signal?: AbortSignal;
 };
+
+/**
+ * Receives a member's response as it arrives, without intermediate streams: the proxy writes
+ * each chunk to the agent and pauses the member while the agent is slow (backpressure).
+ */
+export type ResponseSink = {
+  /** The response head; `control` pauses, resumes or aborts the rest. */
+  head(status: number, headers: Record<string, string | string[] | undefined>, control: ExchangeControl): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  /** Before `head`: the request failed and may be retried. After it: the response broke off. */
+  error(err: Error): void;
+};
+export type ExchangeControl = { pause(): void; resume(): void; abort(err: Error): void };
 
 export class MemberConnections {
   readonly url: string;
@@ -68,6 +82,52 @@ export class MemberConnections {
       idempotent: false,
       blocking: true,
     });
+  }
+
+  /** Sends a request and streams the answer into `sink`; returns a handle to abort it. */
+  exchange(r: Omit<UpstreamRequest, 'signal'>, sink: ResponseSink): ExchangeControl {
+    const headers = this.#hostHeader ? { ...r.headers, host: this.#hostHeader } : r.headers;
+    let controller: Dispatcher.DispatchController | undefined;
+    let pendingAbort: Error | undefined;
+    const control: ExchangeControl = {
+      pause: () => controller?.pause(),
+      resume: () => controller?.resume(),
+      abort: (err) => {
+        if (controller) controller.abort(err);
+        else pendingAbort = err;
+      },
+    };
+    this.#pool.dispatch(
+      {
+        method: r.method,
+        path: r.path,
+        headers,
+        body: (r.body ?? null) as Dispatcher.DispatchOptions['body'],
+        headersTimeout: r.headersTimeoutMs,
+        bodyTimeout: r.bodyTimeoutMs,
+        idempotent: false,
+        blocking: true,
+      },
+      {
+        onRequestStart(c) {
+          controller = c;
+          if (pendingAbort) c.abort(pendingAbort);
+        },
+        onResponseStart(c, status, responseHeaders) {
+          sink.head(status, responseHeaders, control);
+        },
+        onResponseData(_c, chunk) {
+          sink.data(chunk);
+        },
+        onResponseEnd() {
+          sink.end();
+        },
+        onResponseError(_c, err) {
+          sink.error(err);
+        },
+      },
+    );
+    return control;
   }
 
   /** Waits for requests in flight, then closes the connections. */

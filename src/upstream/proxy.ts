@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import type { Peer } from '../listener/peer.ts';
@@ -9,7 +8,7 @@ import type { Member } from '../pool/member.ts';
 import type { Route } from '../router/route.ts';
 import { classify, retriable } from './failure.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import type { MemberConnections, UpstreamResponse } from './connections.ts';
+import type { MemberConnections, UpstreamRequest } from './connections.ts';
 
 // Forwards one agent request to a member of a pool and streams the answer back. A request is
 // tried on another member only while nothing has been answered and its body can be sent again:
@@ -29,7 +28,7 @@ export type ProxyTarget = {
   connections(member: Member): MemberConnections;
 };
 
-export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining(): boolean };
+export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log };
 
 export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string };
 
@@ -60,54 +59,32 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     bodyKept = false;
   }
 
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on('close', onClose);
   const headers = upstreamRequestHeaders({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
   const key = peer.kind === 'verified' ? peer.certname : undefined;
   const tried = new Set<string>();
   const maxAttempts = bodyKept ? 1 + target.settings.retryAttempts : 1;
   let lastError = '';
 
-  try {
-    while (tried.size < maxAttempts) {
-      const member = target.pool.select({ key, exclude: tried });
-      if (!member) break;
-      tried.add(member.name);
-      const lease = target.pool.acquire(member);
-      let upstream: UpstreamResponse;
-      try {
-        upstream = await target.connections(member).request({
-          method,
-          path: ex.rawTarget,
-          headers,
-          body,
-          headersTimeoutMs: route.responseHeadTimeoutMs,
-          bodyTimeoutMs: target.settings.idleTimeoutMs,
-          signal: abort.signal,
-        });
-      } catch (err) {
-        lease.release();
-        const kind = classify(err);
-        if (kind === 'aborted') return { status: 499, member: member.name, attempts: tried.size, code: 'client-gone' };
-        if (kind === 'body') throw err;
-        if (kind === 'timeout') {
-          target.pool.recordFailure(member, { kind: 'timeout' });
-          throw new RingmasterError('RM_UPSTREAM_TIMEOUT', `member ${member.name} of pool ${target.pool.name} sent no response head within ${route.responseHeadTimeoutMs} ms`);
-        }
-        target.pool.recordFailure(member, { kind: 'connect' });
-        lastError = `${member.name}: ${errorMessage(err)}`;
-        const again = bodyKept && (kind === 'connect' || (repeatable && retriable(kind)));
-        log.warn({ pool: target.pool.name, member: member.name, failure: kind, err: errorMessage(err), retry: again }, 'member failed before answering');
-        if (!again) break;
-        continue;
-      }
-      return await relay(ex, upstream, member, lease, target, tried.size);
+  while (tried.size < maxAttempts) {
+    if (res.destroyed) return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
+    const member = target.pool.select({ key, exclude: tried });
+    if (!member) break;
+    tried.add(member.name);
+    const outcome = await exchange(ex, target, member, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
+    if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}) };
+    const err = outcome.err;
+    const kind = classify(err);
+    if (kind === 'aborted') return { status: 499, member: member.name, attempts: tried.size, code: 'client-gone' };
+    if (kind === 'body') throw err;
+    if (kind === 'timeout') {
+      target.pool.recordFailure(member, { kind: 'timeout' });
+      throw new RingmasterError('RM_UPSTREAM_TIMEOUT', `member ${member.name} of pool ${target.pool.name} sent no response head within ${route.responseHeadTimeoutMs} ms`);
     }
-  } finally {
-    res.off('close', onClose);
+    target.pool.recordFailure(member, { kind: 'connect' });
+    lastError = `${member.name}: ${errorMessage(err)}`;
+    const again = bodyKept && (kind === 'connect' || (repeatable && retriable(kind)));
+    log.warn({ pool: target.pool.name, member: member.name, failure: kind, err: errorMessage(err), retry: again }, 'member failed before answering');
+    if (!again) break;
   }
 
   const code = tried.size === 0 ? 'RM_POOL_UNAVAILABLE' : 'RM_UPSTREAM_UNAVAILABLE';
@@ -117,27 +94,68 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   throw new RingmasterError(code, message, { details: { retryAfter: target.settings.retryAfterSeconds } });
 }
 
-async function relay(ex: Exchange, upstream: UpstreamResponse, member: Member, lease: { release(): void }, target: ProxyTarget, attempts: number): Promise<ProxyOutcome> {
+type Attempt = { kind: 'answered'; status: number; code?: string } | { kind: 'failed'; err: Error };
+
+/**
+ * One try on one member. It settles as `failed` only while nothing has been written to the agent;
+ * once the head is in, the response is relayed chunk by chunk with backpressure both ways, and a
+ * break after that cuts the agent's connection (RM_UPSTREAM_ABORTED is logged, never retried).
+ */
+function exchange(ex: Exchange, target: ProxyTarget, member: Member, request: Omit<UpstreamRequest, 'signal'>): Promise<Attempt> {
   const { res } = ex;
-  const status = upstream.statusCode;
-  if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
-  else target.pool.recordSuccess(member);
-  const headers = downstreamResponseHeaders(upstream.headers);
-  // A member shedding load asks for the connection to close; so does a draining ringmaster.
-  if (ex.draining() || (status === 503 && /close/i.test(String(upstream.headers.connection ?? '')))) headers.connection = 'close';
-  try {
-    res.writeHead(status, headers);
-    await pipeline(upstream.body, res);
-    return { status, member: member.name, attempts };
-  } catch (err) {
-    // Bytes may have reached the agent: nothing can be retried or answered, only cut off.
-    res.destroy();
-    upstream.body.destroy();
-    if (classify(err) === 'aborted' || ex.req.destroyed) return { status: 499, member: member.name, attempts, code: 'client-gone' };
-    throw new RingmasterError('RM_UPSTREAM_ABORTED', `member ${member.name} broke off its response: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    lease.release();
-  }
+  const lease = target.pool.acquire(member);
+  return new Promise<Attempt>((resolve) => {
+    let started = false;
+    let settled = false;
+    const settle = (a: Attempt) => {
+      if (settled) return;
+      settled = true;
+      lease.release();
+      res.off('close', onClose);
+      res.off('drain', onDrain);
+      resolve(a);
+    };
+    const onClose = () => {
+      if (res.writableFinished) return;
+      control.abort(Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }));
+      if (started) settle({ kind: 'answered', status: 499, code: 'client-gone' });
+    };
+    const onDrain = () => control.resume();
+    const control = target.connections(member).exchange(request, {
+      head(status, headers) {
+        started = true;
+        if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
+        else target.pool.recordSuccess(member);
+        const out = downstreamResponseHeaders(headers);
+        // A member shedding load asks for the connection to close; so does a draining ringmaster.
+        if (ex.draining() || (status === 503 && /close/i.test(String(headers.connection ?? '')))) out.connection = 'close';
+        res.writeHead(status, out);
+        res.on('drain', onDrain);
+      },
+      data(chunk) {
+        if (!res.write(chunk)) control.pause();
+      },
+      end() {
+        res.end();
+        settle({ kind: 'answered', status: res.statusCode });
+      },
+      error(err) {
+        if (!started) {
+          settle({ kind: 'failed', err });
+          return;
+        }
+        // Bytes may have reached the agent: nothing can be retried or answered, only cut off.
+        res.destroy();
+        if (classify(err) === 'aborted') {
+          settle({ kind: 'answered', status: 499, code: 'client-gone' });
+          return;
+        }
+        ex.log.error({ code: 'RM_UPSTREAM_ABORTED', pool: target.pool.name, member: member.name, err: errorMessage(err) }, `member ${member.name} broke off its response`);
+        settle({ kind: 'answered', status: res.statusCode, code: 'RM_UPSTREAM_ABORTED' });
+      },
+    });
+    res.on('close', onClose);
+  });
 }
 
 async function readAll(req: IncomingMessage, length: number): Promise<Buffer> {
