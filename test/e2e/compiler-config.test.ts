@@ -56,7 +56,6 @@ describe('ringmaster compiler config with a real Puppet Server', { skip, timeout
     assert.equal(c2.code, 0, describeRun('compiler config c2 --tls', c2));
     assert.match(c2.stdout, new RegExp(`url: https://127\\.0\\.0\\.1:${p2}`));
     keyMode = (await stat(join(tree, 'c1', 'ssl', 'private_keys', 'c1.pem'))).mode & 0o777;
-    const t0 = Date.now();
     const started = await Promise.allSettled([
       startCompiler({ configDir: join(tree, 'c1'), name: 'c1', manifest }),
       startCompiler({ configDir: join(tree, 'c2'), name: 'c2', manifest }),
@@ -66,7 +65,6 @@ describe('ringmaster compiler config with a real Puppet Server', { skip, timeout
       if (s.value.name === 'c1') plain = s.value;
       else tls = s.value;
     }
-    console.log('compilers started in', Date.now() - t0);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
   });
@@ -88,7 +86,7 @@ describe('ringmaster compiler config with a real Puppet Server', { skip, timeout
       body: catalogForm(agent, { osfamily: 'Debian' }),
     });
 
-  it('writes the key private and the files the README names', async () => {
+  it('writes the key with mode 0600, ringmaster\'s certificate as the only TLS trust, and certificates the CA lists', async () => {
     assert.equal(keyMode, 0o600);
     const trust = await readFile(join(tree, 'c2', 'ssl', 'ringmaster.pem'), 'utf8');
     assert.equal(trust.trim(), ringmasterCert.trim(), "the TLS trust file is ringmaster's certificate, nothing else");
@@ -131,9 +129,14 @@ describe('ringmaster compiler config with a real Puppet Server', { skip, timeout
   });
 
   it("TLS compiler: an agent's certificate from the same CA is refused in the handshake, as is none", async () => {
-    const refused = /alert|ECONNRESET|socket hang up|EPIPE/i;
-    await assert.rejects(compilerRequest(tlsC(), { path: nodePath(agent), headers: clientHeaders(agent, agentCert), tls: { ca, cert: agentCert, key: agentKey } }), refused);
-    await assert.rejects(compilerRequest(tlsC(), { path: nodePath(agent), headers: clientHeaders(agent, agentCert), tls: { ca } }), refused);
+    // A TLS alert from Jetty, not an HTTP answer: the request never reaches Puppet Server.
+    const alert = (kind: RegExp) => (err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      return /^(ERR_SSL_|EPROTO)/.test(e.code ?? '') && kind.test(e.message);
+    };
+    const headers = clientHeaders(agent, agentCert);
+    await assert.rejects(compilerRequest(tlsC(), { path: nodePath(agent), headers, tls: { ca, cert: agentCert, key: agentKey } }), alert(/alert certificate unknown/));
+    await assert.rejects(compilerRequest(tlsC(), { path: nodePath(agent), headers, tls: { ca } }), alert(/alert (bad certificate|certificate required)/));
   });
 
   it('refuses a non-empty --out without --force, an existing certificate and a bad name; leaves nothing behind', async () => {
