@@ -194,7 +194,10 @@ test('revocation is enforced at once, on new and on kept-alive connections, and 
 
 test('unknown paths and methods', async () => {
   assert.equal((await call(port, 'GET', '/puppet-ca/v1/nosuch', { ca })).status, 404);
-  assert.equal((await call(port, 'GET', '/puppet/v3/catalog/x', { ca })).status, 404);
+  assert.equal((await call(port, 'GET', '/status/v1/services', { ca })).status, 404);
+  // /puppet/ goes to the pool `compilers`, which this config does not have: 503 and a Retry-After.
+  const noPool = await call(port, 'GET', '/puppet/v3/catalog/x', { ca });
+  assert.deepEqual([noPool.status, noPool.headers['x-ringmaster-error'], noPool.headers['retry-after']], [503, 'RM_POOL_UNAVAILABLE', '15']);
   assert.equal((await call(port, 'POST', '/puppet-ca/v1/certificate/ca', { ca })).status, 405);
 });
 
