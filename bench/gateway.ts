@@ -1,0 +1,173 @@
+// Gateway throughput and latency: the same agent traffic, in one run, through four front doors of
+// one scripted compiler on loopback: ringmaster, nginx terminating TLS and setting X-Client-*,
+// HAProxy passing TCP through to the compiler's own TLS, and the compiler reached directly.
+//
+//   npm run bench:gateway [-- --duration 10] [-- --only ringmaster,nginx]      BENCH_QUICK=1 for a smoke run
+//
+// Each phase waits (up to --quiet-wait seconds) for the machine to be idle, and reports the CPU
+// that other processes used during it: on 2 cores, anything else running skews the figures.
+import { mkdir, readFile, rm as remove, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { backendTag, type BackendCommand, type BackendReply, type BackendStats } from './lib/gateway-backend.ts';
+import { ensurePackages, startHaproxy, startNginx, type Door, type TlsFiles } from './lib/gateway-doors.ts';
+import type { Identity, LoadJob } from './lib/gateway-load.ts';
+import { probe, runLoad, type Measured } from './lib/gateway-measure.ts';
+import { forkScript, nextMessage, waitForQuiet } from './lib/gateway-procs.ts';
+import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
+import { makeTempDir } from '../test/helpers/puppet.ts';
+import { repoRoot, startRingmaster, type Ringmaster } from '../test/helpers/ringmaster.ts';
+
+const quick = process.env.BENCH_QUICK === '1';
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: quick ? '2' : '10' },
+    warmup: { type: 'string', default: quick ? '0.5' : '2' },
+    concurrency: { type: 'string', default: '32' },
+    'paced-concurrency': { type: 'string', default: '64' },
+    'connection-concurrency': { type: 'string', default: '16' },
+    only: { type: 'string', default: 'ringmaster,nginx,haproxy,direct' },
+    'skip-install': { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: quick ? '5' : '120' },
+  },
+});
+const durationMs = Number(args.duration) * 1000;
+const warmupMs = Number(args.warmup) * 1000;
+const concurrency = Number(args.concurrency);
+const pacedConcurrency = Number(args['paced-concurrency']);
+const connectionConcurrency = Number(args['connection-concurrency']);
+const quietWaitMs = Number(args['quiet-wait']) * 1000;
+const only = new Set(args.only.split(',').map((s) => s.trim()));
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+const date = new Date().toISOString();
+const unavailable = args['skip-install'] ? [] : ensurePackages(log);
+const tmp = await makeTempDir('bench-gateway');
+const backend = forkScript(join(import.meta.dirname, 'lib', 'gateway-backend.ts'));
+const backendPid = backend.child.pid ?? -1;
+const ask = <T>(cmd: BackendCommand, pick: (m: BackendReply) => T | undefined): Promise<T> => {
+  const answer = nextMessage<BackendReply, T>(backend.child, pick, 15_000);
+  backend.child.send(cmd);
+  return answer;
+};
+const backendStats = (reset: boolean): Promise<BackendStats> => ask({ op: 'stats', reset }, (m) => (m.op === 'stats' ? m.stats : undefined));
+
+let rm: Ringmaster | undefined;
+const results: DoorResult[] = [];
+let pacedRate: { rate: number; from: string } | undefined;
+try {
+  const httpPort = await nextMessage<BackendReply, number>(backend.child, (m) => (m.op === 'listening' ? m.httpPort : undefined), 15_000);
+
+  // ringmaster's CA issues every certificate of the run, so all four front doors present the
+  // same server certificate and verify the same agent certificates (RSA-2048).
+  log(`starting ringmaster (backend http://127.0.0.1:${httpPort})`);
+  rm = await startRingmaster({
+    prepare: async ({ configFile }) => {
+      const config = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+      config.pools = { compilers: { members: [{ name: 'b1', url: `http://127.0.0.1:${httpPort}` }], healthCheck: { active: { enabled: false } } } };
+      await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    },
+  });
+  const ringmaster = rm;
+  const names = Array.from({ length: 4 }, (_, i) => `agent-${i}.bench.test`);
+  for (const name of names) {
+    const r = await ringmaster.cli(['ca', 'generate', name]);
+    if (r.code !== 0) throw new Error(`ringmaster ca generate ${name} exited ${r.code}: ${r.stderr}`);
+  }
+  const ssl = ringmaster.paths.sslDir;
+  const pem = (...p: string[]): Promise<string> => readFile(join(ssl, ...p), 'utf8');
+  const identities: Identity[] = await Promise.all(names.map(async (n) => ({ cert: await pem('certs', `${n}.pem`), key: await pem('private_keys', `${n}.pem`) })));
+  const ca = await readFile(ringmaster.paths.caCert, 'utf8');
+  const crl = await readFile(ringmaster.paths.caCrl, 'utf8');
+  const serverChain = `${(await pem('certs', 'ringmaster.test.pem')).trim()}\n${ca}`;
+  const serverKey = await pem('private_keys', 'ringmaster.test.pem');
+  const tlsFiles: TlsFiles = { serverChain: join(tmp, 'server-chain.pem'), serverKey: join(tmp, 'server-key.pem'), ca: join(tmp, 'ca.pem'), crl: join(tmp, 'crl.pem') };
+  await Promise.all([writeFile(tlsFiles.serverChain, serverChain), writeFile(tlsFiles.serverKey, serverKey, { mode: 0o600 }), writeFile(tlsFiles.ca, ca), writeFile(tlsFiles.crl, crl)]);
+  const httpsPort = await ask({ op: 'tls', tls: { key: serverKey, cert: serverChain, ca, crl } }, (m) => (m.op === 'tls' ? m.httpsPort : undefined));
+  const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+  type Plan = { name: string; proxied: boolean; start: () => Promise<Door> };
+  const plans: Plan[] = [
+    {
+      name: 'ringmaster',
+      proxied: true,
+      start: () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version}`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
+    },
+    { name: 'nginx', proxied: true, start: () => startNginx(join(tmp, 'nginx'), tlsFiles, httpPort) },
+    { name: 'haproxy', proxied: false, start: () => startHaproxy(join(tmp, 'haproxy'), httpsPort) },
+    {
+      name: 'direct',
+      proxied: false,
+      start: () => Promise.resolve({ name: 'direct', version: `backend on node:https ${process.version}`, port: httpsPort, pid: backendPid, logs: () => '', stop: () => Promise.resolve() }),
+    },
+  ];
+
+  for (const plan of plans.filter((p) => only.has(p.name))) {
+    const result: DoorResult = { name: plan.name, version: plan.name, tls: '', mismatches: 0, mismatchSamples: [] };
+    results.push(result);
+    if ((plan.name === 'nginx' || plan.name === 'haproxy') && unavailable.some((b) => b.endsWith(plan.name))) {
+      result.failure = `${plan.name} is not installed`;
+      continue;
+    }
+    let door: Door | undefined;
+    try {
+      door = await plan.start();
+      result.version = door.version;
+      await backendStats(true);
+      const p = await probe(door.port, ca, identities[0]!);
+      result.tls = p.tls;
+      if (p.status !== 200 || !p.body.includes(backendTag)) {
+        throw new Error(`GET /puppet/v3/node/agent-0.bench.test did not reach the backend: ${p.status} ${p.body.slice(0, 200)}`);
+      }
+      const job = (kind: LoadJob['kind'], c: number, rate?: number): LoadJob => ({ kind, port: door!.port, ca, identities, concurrency: c, warmupMs, durationMs, rate });
+      const pids = { door: door.pid, backend: backendPid };
+      const phase = async (what: string, j: LoadJob): Promise<Measured> => {
+        const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
+        log(`${plan.name}: ${what}${busy > 0.15 ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
+        const m = await runLoad(j, pids);
+        log(`${plan.name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p99 ${m.latency.p99Ms.toFixed(2)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}`);
+        return m;
+      };
+      result.keepAlive = await phase(`keep-alive, ${concurrency} in flight`, job('keepalive', concurrency));
+      // Latency is compared at half of ringmaster's maximum; nginx's stands in when ringmaster could not be measured.
+      if (!pacedRate && (plan.name === 'ringmaster' || plan.name === 'nginx')) pacedRate = { rate: Math.max(1, Math.round(result.keepAlive.perSec / 2)), from: plan.name };
+      if (pacedRate) result.paced = await phase(`paced at ${pacedRate.rate}/s`, job('paced', pacedConcurrency, pacedRate.rate));
+      result.connections = await phase(`new TLS connection per request, ${connectionConcurrency} in flight`, job('connections', connectionConcurrency));
+    } catch (err) {
+      result.failure = (err as Error).message.split('\n')[0];
+      log(`${plan.name}: failed: ${(err as Error).message}${door ? `\n${door.logs().slice(-2000)}` : ''}`);
+    } finally {
+      const s = await backendStats(true);
+      result.mismatches = s.mismatches;
+      result.mismatchSamples = s.mismatchSamples;
+      if (s.requests > 0 && (plan.proxied ? s.viaTls : s.viaProxy) > 0) {
+        result.mismatches += 1;
+        result.mismatchSamples.push(`requests arrived on the ${plan.proxied ? 'TLS' : 'plain'} listener`);
+      }
+      await door?.stop();
+    }
+  }
+} finally {
+  await rm?.cleanup();
+  await backend.stop();
+  await remove(tmp, { recursive: true, force: true });
+}
+
+const cpuList = cpus();
+const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
+const params = {
+  durationMs, warmupMs, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick,
+  mix: 'per 10 requests: 1 POST /puppet/v3/catalog (15 KB facts in, 50 KB out), 1 GET /puppet/v3/node (1 KB), 8 GET /puppet/v3/file_metadata (1 KB)',
+  tls: 'agent certificates RSA-2048 from ringmaster\'s CA, one of 4 per connection; every front door presents ringmaster\'s server certificate',
+};
+const { text, markdown, ratios, checks } = renderGatewayReport({ date, machine, params, results });
+process.stdout.write(`${text}\n`);
+const outDir = join(repoRoot, 'bench', 'out');
+await mkdir(outDir, { recursive: true });
+await writeFile(join(outDir, 'gateway.json'), `${JSON.stringify({ benchmark: 'gateway', date, machine, params, results, ratios, checks }, null, 2)}\n`);
+await writeFile(join(outDir, 'gateway.md'), markdown);
+process.stdout.write(`wrote ${join('bench', 'out', 'gateway.json')} and ${join('bench', 'out', 'gateway.md')}\n`);
+process.exitCode = results.some((r) => r.failure || r.mismatches > 0 || (r.keepAlive?.errors ?? 0) + (r.paced?.errors ?? 0) + (r.connections?.errors ?? 0) > 0) ? 1 : 0;
