@@ -4,8 +4,9 @@
 //
 //   npm run bench:gateway [-- --duration 10] [-- --only ringmaster,nginx]      BENCH_QUICK=1 for a smoke run
 //
-// Each phase waits (up to --quiet-wait seconds) for the machine to be idle, and reports the CPU
-// that other processes used during it: on 2 cores, anything else running skews the figures.
+// Each phase waits (up to --quiet-wait seconds) for the machine to be idle, is repeated (up to
+// --attempts) when other processes used the cores meanwhile, and reports the CPU they used: on
+// 2 cores, anything else running skews the figures.
 import { mkdir, readFile, rm as remove, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'ringmaster,nginx,haproxy,direct' },
     'skip-install': { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: quick ? '5' : '120' },
+    attempts: { type: 'string', default: quick ? '1' : '3' },
   },
 });
 const durationMs = Number(args.duration) * 1000;
@@ -38,6 +40,9 @@ const concurrency = Number(args.concurrency);
 const pacedConcurrency = Number(args['paced-concurrency']);
 const connectionConcurrency = Number(args['connection-concurrency']);
 const quietWaitMs = Number(args['quiet-wait']) * 1000;
+const attempts = Math.max(1, Number(args.attempts));
+/** Cores other processes may use during a phase before it counts as disturbed. */
+const otherLimit = 0.15;
 const only = new Set(args.only.split(',').map((s) => s.trim()));
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -124,12 +129,18 @@ try {
       }
       const job = (kind: LoadJob['kind'], c: number, rate?: number): LoadJob => ({ kind, port: door!.port, ca, identities, concurrency: c, warmupMs, durationMs, rate });
       const pids = { door: door.pid, backend: backendPid };
+      // A phase during which other processes used the cores is run again (up to --attempts times
+      // in all); the attempt with the least outside load is kept, and its outside load reported.
       const phase = async (what: string, j: LoadJob): Promise<Measured> => {
-        const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
-        log(`${plan.name}: ${what}${busy > 0.15 ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
-        const m = await runLoad(j, pids);
-        log(`${plan.name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p99 ${m.latency.p99Ms.toFixed(2)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}`);
-        return m;
+        let best: Measured | undefined;
+        for (let attempt = 1; attempt <= attempts && (best === undefined || best.otherCores > otherLimit); attempt++) {
+          const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
+          log(`${plan.name}: ${what}${attempt > 1 ? ` (attempt ${attempt})` : ''}${busy > otherLimit ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
+          const m = await runLoad(j, pids);
+          log(`${plan.name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p99 ${m.latency.p99Ms.toFixed(2)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}${j.kind === 'connections' ? '' : `, connections opened while measuring ${m.handshakes}`}`);
+          if (best === undefined || m.otherCores < best.otherCores) best = m;
+        }
+        return best!;
       };
       result.keepAlive = await phase(`keep-alive, ${concurrency} in flight`, job('keepalive', concurrency));
       // Latency is compared at half of ringmaster's maximum; nginx's stands in when ringmaster could not be measured.
@@ -159,7 +170,7 @@ try {
 const cpuList = cpus();
 const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
 const params = {
-  durationMs, warmupMs, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick,
+  durationMs, warmupMs, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts,
   mix: 'per 10 requests: 1 POST /puppet/v3/catalog (15 KB facts in, 50 KB out), 1 GET /puppet/v3/node (1 KB), 8 GET /puppet/v3/file_metadata (1 KB)',
   tls: 'agent certificates RSA-2048 from ringmaster\'s CA, one of 4 per connection; every front door presents ringmaster\'s server certificate',
 };
