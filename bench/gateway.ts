@@ -2,7 +2,7 @@
 // one scripted compiler on loopback: ringmaster, nginx terminating TLS and setting X-Client-*,
 // HAProxy passing TCP through to the compiler's own TLS, and the compiler reached directly.
 //
-//   npm run bench:gateway [-- --duration 10] [-- --only ringmaster,nginx]      BENCH_QUICK=1 for a smoke run
+//   npm run bench:gateway [-- --duration 10 --rounds 3 --only ringmaster,nginx]      BENCH_QUICK=1 for a smoke run
 //
 // Each phase waits (up to --quiet-wait seconds) for the machine to be idle, is repeated (up to
 // --attempts) when other processes used the cores meanwhile, and reports the CPU they used: on
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     'skip-install': { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: quick ? '5' : '120' },
     attempts: { type: 'string', default: quick ? '1' : '3' },
+    rounds: { type: 'string', default: quick ? '1' : '3' },
   },
 });
 const durationMs = Number(args.duration) * 1000;
@@ -41,6 +42,7 @@ const pacedConcurrency = Number(args['paced-concurrency']);
 const connectionConcurrency = Number(args['connection-concurrency']);
 const quietWaitMs = Number(args['quiet-wait']) * 1000;
 const attempts = Math.max(1, Number(args.attempts));
+const rounds = Math.max(1, Number(args.rounds));
 /** Cores other processes may use during a phase before it counts as disturbed. */
 const otherLimit = 0.15;
 const only = new Set(args.only.split(',').map((s) => s.trim()));
@@ -61,6 +63,7 @@ const ask = <T>(cmd: BackendCommand, pick: (m: BackendReply) => T | undefined): 
 const backendStats = (reset: boolean): Promise<BackendStats> => ask({ op: 'stats', reset }, (m) => (m.op === 'stats' ? m.stats : undefined));
 
 let rm: Ringmaster | undefined;
+const stops: (() => Promise<void>)[] = [];
 const results: DoorResult[] = [];
 let pacedRate: { rate: number; from: string } | undefined;
 try {
@@ -110,6 +113,11 @@ try {
     },
   ];
 
+  // Every front door is started first and stays up, idle while another is measured; the phases
+  // then go round the doors `rounds` times, so a slow minute of the machine does not fall on one
+  // door only, and the median round of each door is reported.
+  type Live = { door: Door; proxied: boolean; result: DoorResult; rounds: Record<LoadJob['kind'], Measured[]> };
+  const live: Live[] = [];
   for (const plan of plans.filter((p) => only.has(p.name))) {
     const result: DoorResult = { name: plan.name, version: plan.name, tls: '', mismatches: 0, mismatchSamples: [] };
     results.push(result);
@@ -119,49 +127,78 @@ try {
     }
     let door: Door | undefined;
     try {
-      door = await plan.start();
+      const started = await plan.start();
+      door = started;
+      stops.push(() => started.stop());
       result.version = door.version;
-      await backendStats(true);
       const p = await probe(door.port, ca, identities[0]!);
       result.tls = p.tls;
       if (p.status !== 200 || !p.body.includes(backendTag)) {
         throw new Error(`GET /puppet/v3/node/agent-0.bench.test did not reach the backend: ${p.status} ${p.body.slice(0, 200)}`);
       }
-      const job = (kind: LoadJob['kind'], c: number, rate?: number): LoadJob => ({ kind, port: door!.port, ca, identities, concurrency: c, warmupMs, durationMs, rate });
-      const pids = { door: door.pid, backend: backendPid };
-      // A phase during which other processes used the cores is run again (up to --attempts times
-      // in all); the attempt with the least outside load is kept, and its outside load reported.
-      const phase = async (what: string, j: LoadJob): Promise<Measured> => {
-        let best: Measured | undefined;
-        for (let attempt = 1; attempt <= attempts && (best === undefined || best.otherCores > otherLimit); attempt++) {
-          const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
-          log(`${plan.name}: ${what}${attempt > 1 ? ` (attempt ${attempt})` : ''}${busy > otherLimit ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
-          const m = await runLoad(j, pids);
-          log(`${plan.name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p99 ${m.latency.p99Ms.toFixed(2)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}${j.kind === 'connections' ? '' : `, connections opened while measuring ${m.handshakes}`}`);
-          if (best === undefined || m.otherCores < best.otherCores) best = m;
-        }
-        return best!;
-      };
-      result.keepAlive = await phase(`keep-alive, ${concurrency} in flight`, job('keepalive', concurrency));
-      // Latency is compared at half of ringmaster's maximum; nginx's stands in when ringmaster could not be measured.
-      if (!pacedRate && (plan.name === 'ringmaster' || plan.name === 'nginx')) pacedRate = { rate: Math.max(1, Math.round(result.keepAlive.perSec / 2)), from: plan.name };
-      if (pacedRate) result.paced = await phase(`paced at ${pacedRate.rate}/s`, job('paced', pacedConcurrency, pacedRate.rate));
-      result.connections = await phase(`new TLS connection per request, ${connectionConcurrency} in flight`, job('connections', connectionConcurrency));
+      live.push({ door, proxied: plan.proxied, result, rounds: { keepalive: [], paced: [], connections: [] } });
     } catch (err) {
       result.failure = (err as Error).message.split('\n')[0];
-      log(`${plan.name}: failed: ${(err as Error).message}${door ? `\n${door.logs().slice(-2000)}` : ''}`);
-    } finally {
-      const s = await backendStats(true);
-      result.mismatches = s.mismatches;
-      result.mismatchSamples = s.mismatchSamples;
-      if (s.requests > 0 && (plan.proxied ? s.viaTls : s.viaProxy) > 0) {
-        result.mismatches += 1;
-        result.mismatchSamples.push(`requests arrived on the ${plan.proxied ? 'TLS' : 'plain'} listener`);
-      }
-      await door?.stop();
+      log(`${plan.name}: not measured: ${(err as Error).message}${door ? `\n${door.logs().slice(-2000)}` : ''}`);
     }
   }
+
+  const measure = async (l: Live, what: string, job: LoadJob): Promise<void> => {
+    if (l.result.failure) return;
+    const name = l.result.name;
+    try {
+      await backendStats(true);
+      // A phase during which other processes used the cores is run again (up to --attempts
+      // times in all); the attempt with the least outside load is kept, its outside load shown.
+      let best: Measured | undefined;
+      for (let attempt = 1; attempt <= attempts && (best === undefined || best.otherCores > otherLimit); attempt++) {
+        const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
+        log(`${name}: ${what}${attempt > 1 ? ` (attempt ${attempt})` : ''}${busy > otherLimit ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
+        const m = await runLoad(job, { door: l.door.pid, backend: backendPid });
+        log(`${name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p90 ${m.latency.p90Ms.toFixed(2)} p99 ${m.latency.p99Ms.toFixed(2)} max ${m.latency.maxMs.toFixed(1)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}${job.kind === 'connections' ? '' : `, connections opened while measuring ${m.handshakes}`}${m.sendLag ? `, client send lag p50 ${m.sendLag.p50Ms.toFixed(2)} p99 ${m.sendLag.p99Ms.toFixed(2)} ms` : ''}`);
+        if (job.kind !== 'connections') log(`${name}:   p50/p99 ms by request: ${Object.entries(m.latencyByKind).map(([k, v]) => `${k} ${v.p50Ms.toFixed(2)}/${v.p99Ms.toFixed(2)}`).join(', ')}`);
+        if (best === undefined || m.otherCores < best.otherCores) best = m;
+      }
+      l.rounds[job.kind].push(best!);
+    } catch (err) {
+      l.result.failure = (err as Error).message.split('\n')[0];
+      log(`${name}: failed: ${(err as Error).message}\n${l.door.logs().slice(-2000)}`);
+    } finally {
+      const s = await backendStats(true);
+      l.result.mismatches += s.mismatches;
+      for (const sample of s.mismatchSamples) if (l.result.mismatchSamples.length < 5) l.result.mismatchSamples.push(sample);
+      if (l.proxied ? s.viaTls > 0 : s.viaProxy > 0) {
+        l.result.mismatches += 1;
+        l.result.mismatchSamples.push(`requests arrived on the backend's ${l.proxied ? 'TLS' : 'plain'} listener`);
+      }
+    }
+  };
+  const job = (l: Live, kind: LoadJob['kind'], concurrency: number, rate?: number): LoadJob => ({ kind, port: l.door.port, ca, identities, concurrency, warmupMs, durationMs, rate });
+  const median = (ms: Measured[], key: (m: Measured) => number): Measured | undefined => [...ms].sort((a, b) => key(a) - key(b))[Math.floor(ms.length / 2)];
+
+  for (let round = 1; round <= rounds; round++) {
+    for (const l of live) await measure(l, `round ${round}/${rounds}, keep-alive, ${concurrency} in flight`, job(l, 'keepalive', concurrency));
+  }
+  for (const l of live) l.result.keepAlive = median(l.rounds.keepalive, (m) => m.perSec);
+  // Latency is compared at half of ringmaster's maximum; nginx's stands in when ringmaster could not be measured.
+  for (const from of ['ringmaster', 'nginx']) {
+    const max = live.find((l) => l.result.name === from && !l.result.failure)?.result.keepAlive?.perSec;
+    if (pacedRate === undefined && max !== undefined) pacedRate = { rate: Math.max(1, Math.round(max / 2)), from };
+  }
+  const rate = pacedRate?.rate;
+  for (let round = 1; round <= rounds && rate !== undefined; round++) {
+    for (const l of live) await measure(l, `round ${round}/${rounds}, paced at ${rate}/s`, job(l, 'paced', pacedConcurrency, rate));
+  }
+  for (const l of live) l.result.paced = median(l.rounds.paced, (m) => m.latency.p99Ms);
+  for (let round = 1; round <= rounds; round++) {
+    for (const l of live) await measure(l, `round ${round}/${rounds}, new TLS connection per request, ${connectionConcurrency} in flight`, job(l, 'connections', connectionConcurrency));
+  }
+  for (const l of live) {
+    l.result.connections = median(l.rounds.connections, (m) => m.perSec);
+    l.result.rounds = l.rounds;
+  }
 } finally {
+  for (const stop of stops.reverse()) await stop();
   await rm?.cleanup();
   await backend.stop();
   await remove(tmp, { recursive: true, force: true });
@@ -170,7 +207,7 @@ try {
 const cpuList = cpus();
 const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
 const params = {
-  durationMs, warmupMs, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts,
+  durationMs, warmupMs, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts, rounds,
   mix: 'per 10 requests: 1 POST /puppet/v3/catalog (15 KB facts in, 50 KB out), 1 GET /puppet/v3/node (1 KB), 8 GET /puppet/v3/file_metadata (1 KB)',
   tls: 'agent certificates RSA-2048 from ringmaster\'s CA, one of 4 per connection; every front door presents ringmaster\'s server certificate',
 };

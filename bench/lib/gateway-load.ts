@@ -33,11 +33,15 @@ export type LoadResult = {
   sent: number;
   errors: number;
   errorSamples: string[];
+  /** Paced runs: how late the client sent requests (timer and event-loop delay), p50 and p99. */
+  sendLag: { p50Ms: number; p99Ms: number } | null;
   /** Keep-alive and paced runs: connections opened during the measured window (ideally 0). */
   handshakes: number;
   windowMs: number;
   perSec: number;
   latency: LatencySummary;
+  /** The same by request: catalog POST (50 KB answer), node GET, file_metadata GET. */
+  latencyByKind: Record<RequestKind, LatencySummary>;
   clientCpuMs: number;
 };
 
@@ -47,6 +51,9 @@ const backendTag = 'ringmaster-bench-backend';
 const headers = { accept: 'application/json', 'x-puppet-version': '8.10.0', 'user-agent': 'Puppet/8.10.0 Ruby/3.1.2-p20 (x86_64-linux)' };
 // About what an agent with a few hundred facts sends with its catalog request.
 const facts = Buffer.from(`environment=production&facts_format=application%2Fjson&transaction_uuid=00000000-0000-4000-8000-000000000000&facts=${encodeURIComponent(JSON.stringify({ name: 'agent', values: { padding: 'f'.repeat(14_000) } }))}`);
+
+export type RequestKind = 'catalog' | 'node' | 'file_metadata';
+const kindOf = (i: number): RequestKind => (i % 10 === 0 ? 'catalog' : i % 10 === 1 ? 'node' : 'file_metadata');
 
 type Shape = { method: 'GET' | 'POST'; path: string; body?: Buffer; headers: Record<string, string> };
 
@@ -62,9 +69,12 @@ function requestFor(i: number): Shape {
 
 class Recorder {
   readonly latencies: number[] = [];
+  readonly byKind: Record<RequestKind, number[]> = { catalog: [], node: [], file_metadata: [] };
   readonly samples = new Set<string>();
   errors = 0;
   sent = 0;
+  /** Paced runs: how late the client sent each request (its own share of the latency). */
+  readonly lags: number[] = [];
   /** Connections the client's pools opened during the measured window. */
   handshakes = 0;
 
@@ -138,7 +148,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     cpuAtStart = process.cpuUsage();
     announce();
   }, job.warmupMs);
-  const timed = async (startedAt: number, send: () => Promise<string | undefined>): Promise<void> => {
+  const timed = async (startedAt: number, i: number, send: () => Promise<string | undefined>): Promise<void> => {
     const measured = startedAt >= measureFrom && startedAt < measureTo;
     if (measured) rec.sent++;
     let problem: string | undefined;
@@ -152,7 +162,10 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     if (problem !== undefined) rec.fail(problem);
     // Paced requests due in the window count however late they end (the late ones are the tail);
     // the closed loops count what ends within the window, which is what the rate divides by.
-    else if (job.kind === 'paced' || end <= measureTo) rec.latencies.push(end - startedAt);
+    else if (job.kind === 'paced' || end <= measureTo) {
+      rec.latencies.push(end - startedAt);
+      rec.byKind[job.kind === 'connections' ? 'node' : kindOf(i)].push(end - startedAt);
+    }
   };
 
   let next = 0;
@@ -168,7 +181,8 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
           const now = performance.now();
           for (let due = start + next * interval; due <= now && due < measureTo; due = start + ++next * interval) {
             const i = next;
-            const p = timed(due, () => viaPool(open[i % open.length]!, i)).finally(() => inFlight.delete(p));
+            if (due >= measureFrom) rec.lags.push(now - due);
+            const p = timed(due, i, () => viaPool(open[i % open.length]!, i)).finally(() => inFlight.delete(p));
             inFlight.add(p);
           }
           if (start + next * interval >= measureTo) resolve();
@@ -184,7 +198,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
           while (performance.now() < measureTo) {
             const i = next++;
             const send = job.kind === 'connections' ? () => viaNewConnection(job, id, i) : () => viaPool(open[w % open.length]!, i);
-            await timed(performance.now(), send);
+            await timed(performance.now(), i, send);
           }
         }),
       );
@@ -200,9 +214,11 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     errors: rec.errors,
     errorSamples: [...rec.samples],
     handshakes: rec.handshakes,
+    sendLag: rec.lags.length > 0 ? (({ p50Ms, p99Ms }) => ({ p50Ms, p99Ms }))(summarize(rec.lags)) : null,
     windowMs: job.durationMs,
     perSec: rec.latencies.length / (job.durationMs / 1000),
     latency: summarize(rec.latencies),
+    latencyByKind: { catalog: summarize(rec.byKind.catalog), node: summarize(rec.byKind.node), file_metadata: summarize(rec.byKind.file_metadata) },
     clientCpuMs: (cpu.user + cpu.system) / 1000,
   };
 }

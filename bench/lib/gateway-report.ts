@@ -10,6 +10,8 @@ export type DoorResult = {
   keepAlive?: Measured;
   paced?: Measured;
   connections?: Measured;
+  /** Every round of each phase; the figures above are the median round (by req/s, by p99 for paced). */
+  rounds?: { keepalive: Measured[]; paced: Measured[]; connections: Measured[] };
   /** Requests on which the backend did not see the identity it should have (see gateway-backend.ts). */
   mismatches: number;
   mismatchSamples: string[];
@@ -20,11 +22,19 @@ export type Machine = { cpuModel: string; cores: number; memoryBytes: number; ke
 export type ReportInput = {
   date: string;
   machine: Machine;
-  params: { durationMs: number; concurrency: number; pacedConcurrency: number; connectionConcurrency: number; pacedRate: { rate: number; from: string } | null; quick: boolean };
+  params: { durationMs: number; rounds: number; concurrency: number; pacedConcurrency: number; connectionConcurrency: number; pacedRate: { rate: number; from: string } | null; quick: boolean };
   results: DoorResult[];
 };
 
-export type Ratio = { name: string; reqPerSec: number; reqPerSecPerCore: number; connPerSec: number; connPerSecPerCore: number };
+export type Ratio = {
+  name: string;
+  reqPerSec: number;
+  reqPerSecPerCore: number;
+  /** The per-core ratio within each round (the doors of one round ran minutes apart, not more). */
+  reqPerSecPerCoreByRound: number[];
+  connPerSec: number;
+  connPerSecPerCore: number;
+};
 export type Check = { what: string; value: number; target: string; pass: boolean } | { what: string; value: null; target: string; pass: null; why: string };
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '—' : digits === 0 ? String(Math.round(n)) : n.toFixed(digits));
@@ -44,6 +54,10 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
         name: r.name,
         reqPerSec: round((r.keepAlive?.perSec ?? Number.NaN) / nginx.keepAlive!.perSec, 2),
         reqPerSecPerCore: round(perCore(r.keepAlive) / perCore(nginx.keepAlive), 2),
+        reqPerSecPerCoreByRound: (r.rounds?.keepalive ?? []).flatMap((m, i) => {
+          const n = nginx.rounds?.keepalive[i];
+          return n ? [round(perCore(m) / perCore(n), 2)] : [];
+        }),
         connPerSec: round((r.connections?.perSec ?? Number.NaN) / nginx.connections!.perSec, 2),
         connPerSecPerCore: round(perCore(r.connections) / perCore(nginx.connections), 2),
       }))
@@ -64,7 +78,7 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
     `## Gateway: ringmaster, nginx, HAProxy passthrough and the backend reached directly`,
     '',
     `${input.date}; ${machine.cores} cores (${machine.cpuModel}), ${round(machine.memoryBytes / 2 ** 30, 1)} GiB, Linux ${machine.kernel}, Node ${machine.node}${params.quick ? '; QUICK smoke run, not a measurement' : ''}`,
-    `${params.durationMs / 1000} s measured per phase after a warm-up; keep-alive: ${params.concurrency} requests in flight; new connections: ${params.connectionConcurrency} in flight`,
+    `${params.durationMs / 1000} s measured per phase after a warm-up, ${params.rounds} round${params.rounds === 1 ? '' : 's'} over all front doors (the median round is shown); keep-alive: ${params.concurrency} requests in flight; new connections: ${params.connectionConcurrency} in flight`,
     '',
     '### Maximum rate, keep-alive (mixed agent requests)',
     '',
@@ -77,11 +91,11 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
     '',
     `### Latency at a fixed rate of ${params.pacedRate ? `${params.pacedRate.rate} req/s (half of ${params.pacedRate.from}'s maximum)` : '— (not measured)'}, open loop`,
     '',
-    '| front door | achieved req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | front-door CPU | other CPU | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| front door | achieved req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | front-door CPU | client send lag p99 ms | other CPU | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map((r) => {
       const m = r.paced;
-      return `| ${r.version} | ${fmt(m?.perSec)} | ${fmt(m?.latency.p50Ms, 2)} | ${fmt(m?.latency.p99Ms, 2)} | ${r.name === 'direct' ? '(anchor)' : fmt(added(r, 'p50Ms'), 2)} | ${r.name === 'direct' ? '(anchor)' : fmt(added(r, 'p99Ms'), 2)} | ${fmt(m?.doorCores, 2)} | ${fmt(m?.otherCores, 2)} | ${m?.errors ?? '—'} |`;
+      return `| ${r.version} | ${fmt(m?.perSec)} | ${fmt(m?.latency.p50Ms, 2)} | ${fmt(m?.latency.p90Ms, 2)} | ${fmt(m?.latency.p99Ms, 2)} | ${r.name === 'direct' ? '(anchor)' : fmt(added(r, 'p50Ms'), 2)} | ${r.name === 'direct' ? '(anchor)' : fmt(added(r, 'p99Ms'), 2)} | ${fmt(m?.doorCores, 2)} | ${fmt(m?.sendLag?.p99Ms, 2)} | ${fmt(m?.otherCores, 2)} | ${m?.errors ?? '—'} |`;
     }),
     '',
     '### New TLS connection per request (full handshake with an agent certificate, GET node)',
@@ -96,7 +110,11 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
     '### Ratios to nginx',
     '',
     ...(ratios.length > 0
-      ? ['| front door | req/s | req/s per core | conn/s | conn/s per core |', '| --- | ---: | ---: | ---: | ---: |', ...ratios.map((r) => `| ${r.name} | ${fmt(r.reqPerSec, 2)} | ${fmt(r.reqPerSecPerCore, 2)} | ${fmt(r.connPerSec, 2)} | ${fmt(r.connPerSecPerCore, 2)} |`)]
+      ? [
+          '| front door | req/s | req/s per core | req/s per core, each round | conn/s | conn/s per core |',
+          '| --- | ---: | ---: | ---: | ---: | ---: |',
+          ...ratios.map((r) => `| ${r.name} | ${fmt(r.reqPerSec, 2)} | ${fmt(r.reqPerSecPerCore, 2)} | ${r.reqPerSecPerCoreByRound.map((x) => fmt(x, 2)).join(' / ')} | ${fmt(r.connPerSec, 2)} | ${fmt(r.connPerSecPerCore, 2)} |`),
+        ]
       : ['nginx was not measured.']),
     '',
     '### Targets',
