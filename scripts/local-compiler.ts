@@ -10,69 +10,13 @@
 // JVM running. If the pid file names a live Puppet Server, it is reused instead.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { fastStartFlags, javaArgs, listenOf, readyLine, writeCompilerTree, type Listen } from '../src/compiler/local-server.ts';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const packagedConf = '/etc/puppet/puppetserver/conf.d';
-const packagedServices = '/etc/puppet/puppetserver/services.d';
-const jar = '/usr/share/puppetserver/puppetserver.jar';
-const ready = 'Puppet Server has successfully started and is now ready to handle requests';
-
-// Logs to stdout only (redirected to the log file): the packaged logback.xml also writes /var/log/puppetserver.
-const logback = `<configuration>
-  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder><pattern>%d{yyyy-MM-dd HH:mm:ss.SSS} %-5p [%c{2}] %m%n</pattern></encoder>
-  </appender>
-  <logger name="org.eclipse.jetty" level="WARN"/>
-  <root level="INFO"><appender-ref ref="STDOUT"/></root>
-</configuration>
-`;
-
-type Listen = { host: string; port: number; tls: boolean };
-
-/** Where the generated webserver.conf makes Jetty listen. */
-async function listenOf(configDir: string): Promise<Listen> {
-  const text = await readFile(join(configDir, 'conf.d', 'webserver.conf'), 'utf8');
-  const field = (key: string): string | undefined => new RegExp(`^\\s*${key}: "?([^"\\n]+)"?$`, 'm').exec(text)?.[1];
-  const tls = field('ssl-port') !== undefined;
-  const host = field(tls ? 'ssl-host' : 'host');
-  const port = Number(field(tls ? 'ssl-port' : 'port'));
-  if (host === undefined || !Number.isInteger(port)) throw new Error(`no listen address in ${configDir}/conf.d/webserver.conf`);
-  return { host, port, tls };
-}
-
-async function writeTree(root: string, configDir: string, codeDir: string): Promise<void> {
-  for (const d of ['conf.d', 'services.d', 'confdir', 'var', 'run', 'log', 'jruby-gems']) await mkdir(join(root, d), { recursive: true });
-  // The packaged rest of conf.d (metrics, web routes, ca.conf), then the generated files over it.
-  for (const f of await readdir(packagedConf)) await copyFile(join(packagedConf, f), join(root, 'conf.d', f));
-  await copyFile(join(packagedServices, 'bootstrap.cfg'), join(root, 'services.d', 'bootstrap.cfg'));
-  await copyFile(join(configDir, 'conf.d', 'webserver.conf'), join(root, 'conf.d', 'webserver.conf'));
-  await copyFile(join(configDir, 'conf.d', 'auth.conf'), join(root, 'conf.d', 'auth.conf'));
-  await copyFile(join(configDir, 'services.d', 'ca.cfg'), join(root, 'services.d', 'ca.cfg'));
-  await copyFile(join(configDir, 'puppet.conf'), join(root, 'confdir', 'puppet.conf'));
-  await writeFile(join(root, 'logback.xml'), logback);
-  await writeFile(join(root, 'conf.d', 'global.conf'), `global: { logging-config: ${JSON.stringify(join(root, 'logback.xml'))} }\n`);
-  // One JRuby instance: enough to try ringmaster out, and each extra one adds start time and memory.
-  await writeFile(
-    join(root, 'conf.d', 'puppetserver.conf'),
-    `jruby-puppet: {
-  ruby-load-path: [/usr/lib/puppetserver/ruby/vendor_ruby]
-  gem-home: ${JSON.stringify(join(root, 'jruby-gems'))}
-  gem-path: [\${jruby-puppet.gem-home}, "/usr/lib/puppetserver/vendored-jruby-gems"]
-  server-conf-dir: ${JSON.stringify(join(root, 'confdir'))}
-  server-code-dir: ${JSON.stringify(codeDir)}
-  server-var-dir: ${JSON.stringify(join(root, 'var'))}
-  server-run-dir: ${JSON.stringify(join(root, 'run'))}
-  server-log-dir: ${JSON.stringify(join(root, 'log'))}
-  max-active-instances: 1
-}
-http-client: {}
-profiler: {}
-`,
-  );
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function alive(pid: number): boolean {
   try {
@@ -105,8 +49,6 @@ function status(l: Listen): Promise<string | undefined> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 async function tail(file: string, lines = 40): Promise<string> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').slice(-lines).join('\n');
 }
@@ -127,27 +69,12 @@ async function start(configDir: string, root: string, codeDir: string, heap: str
     throw new Error(`something else already answers on ${where}; choose another compiler port`);
   }
 
-  await writeTree(root, configDir, codeDir);
+  await writeCompilerTree(root, configDir, codeDir);
   const out = openSync(logFile, 'a');
+  // Start-up speed over peak speed (fastStartFlags): a local compiler for trying ringmaster out.
   const child = spawn(
     '/usr/bin/java',
-    [
-      `-Xms${heap}`,
-      `-Xmx${heap}`,
-      // Start-up speed over peak speed: the C1 compiler alone and one GC thread roughly halve the
-      // time to "ready" on a small machine.
-      '-XX:TieredStopAtLevel=1',
-      '-XX:+UseSerialGC',
-      '-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger',
-      '-Djruby.lib=/usr/share/jruby/lib',
-      `-Dlogback.configurationFile=${join(root, 'logback.xml')}`,
-      '-jar',
-      jar,
-      '--config',
-      join(root, 'conf.d'),
-      '--bootstrap-config',
-      join(root, 'services.d'),
-    ],
+    javaArgs(root, heap, fastStartFlags),
     { cwd: '/usr/share/puppetserver', detached: true, stdio: ['ignore', out, out], env: { ...process.env, HOME: root } },
   );
   closeSync(out);
@@ -169,7 +96,7 @@ async function start(configDir: string, root: string, codeDir: string, heap: str
       throw new Error(`the local compiler stopped (${exited ?? 'gone'}); last lines of ${logFile}:\n${await tail(logFile)}`);
     }
     const log = (await readFile(logFile, 'utf8').catch(() => '')).slice(before);
-    if (log.includes(ready)) break;
+    if (log.includes(readyLine)) break;
     if (Date.now() > deadline) throw new Error(`the local compiler is not ready after ${timeoutS} s (pid ${pid} left running); last lines of ${logFile}:\n${await tail(logFile)}`);
     await sleep(500);
   }

@@ -6,7 +6,7 @@ import type { ServiceRequest, ServiceResponse } from '../listener/http.ts';
 import { statusSimple } from '../listener/status.ts';
 import { Router } from '../router/router.ts';
 import { Pool, type PoolSpec } from '../pool/pool.ts';
-import type { Member } from '../pool/member.ts';
+import type { Member, ProbeResult } from '../pool/member.ts';
 import { MemberConnections, type UpstreamTls } from '../upstream/connections.ts';
 import { proxy, type PoolSettings, type ProxyTarget } from '../upstream/proxy.ts';
 import type { GatewayConfig, PoolConfig } from './config.ts';
@@ -119,44 +119,44 @@ export class Gateway {
       throw new RingmasterError('RM_POOL_UNAVAILABLE', `no pool named ${poolName} is configured (route ${route.name})`, { details: { retryAfter: 15 } });
     }
     const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m) };
-    const outcome = await proxy(
+    // The outcome (member, status, attempts) is for the access log of the operator-surface work.
+    await proxy(
       { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
       route,
       target,
       this.#log,
     );
-    this.#log.debug({ route: route.name, pool: poolName, member: outcome.member, status: outcome.status, attempts: outcome.attempts }, 'proxied');
     return undefined;
   }
 
   #createPool(name: string, config: PoolConfig): PoolEntry {
-    const connections = new Map<string, MemberConnections>();
-    const entry: PoolEntry = { pool: undefined as unknown as Pool, settings: poolSettings(config), config, connections };
-    entry.pool = new Pool(poolSpec(name, config), {
+    const base: Omit<PoolEntry, 'pool'> = { settings: poolSettings(config), config, connections: new Map() };
+    const pool = new Pool(poolSpec(name, config), {
       clock: this.#deps.clock,
       random: this.#deps.random,
       log: this.#log,
-      probe: async (member, timeoutMs, path) => {
-        const abort = new AbortController();
-        const timer = setTimeout(() => abort.abort(), timeoutMs);
-        try {
-          const r = await this.#connections(entry, member).request({
-            method: 'GET', path, headers: {}, body: undefined,
-            headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, signal: abort.signal,
-          });
-          await r.body.dump();
-          return r.statusCode >= 200 && r.statusCode < 300 ? { ok: true } : { ok: false, reason: `status ${r.statusCode}` };
-        } catch (err) {
-          return { ok: false, reason: errorMessage(err) };
-        } finally {
-          clearTimeout(timer);
-        }
-      },
+      probe: (member, timeoutMs, path) => this.#probe(base, member, timeoutMs, path),
     });
-    return entry;
+    return Object.assign(base, { pool });
   }
 
-  #connections(entry: PoolEntry, member: Member): MemberConnections {
+  /** GET `path` on the member through its own connections; 2xx is healthy. */
+  #probe(entry: Omit<PoolEntry, 'pool'>, member: Member, timeoutMs: number, path: string): Promise<ProbeResult> {
+    return new Promise((resolve) => {
+      let status = 0;
+      this.#connections(entry, member).exchange(
+        { method: 'GET', path, headers: {}, body: undefined, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs },
+        {
+          head: (s) => (status = s),
+          data: () => undefined,
+          end: () => resolve(status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `status ${status}` }),
+          error: (err) => resolve({ ok: false, reason: errorMessage(err) }),
+        },
+      );
+    });
+  }
+
+  #connections(entry: Omit<PoolEntry, 'pool'>, member: Member): MemberConnections {
     const existing = entry.connections.get(member.name);
     if (existing && existing.url === member.url) return existing;
     if (existing) this.#retire(entry, member.name);
@@ -170,7 +170,7 @@ export class Gateway {
   }
 
   /** Closes a member's connections once the requests on them are done. */
-  #retire(entry: PoolEntry, memberName: string): void {
+  #retire(entry: Omit<PoolEntry, 'pool'>, memberName: string): void {
     const c = entry.connections.get(memberName);
     if (!c) return;
     entry.connections.delete(memberName);

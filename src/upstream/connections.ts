@@ -15,7 +15,6 @@ export type UpstreamTls = {
 
 export type ConnectionSettings = { connectTimeoutMs: number; keepAliveMs: number; tls: UpstreamTls };
 
-export type UpstreamResponse = Dispatcher.ResponseData;
 export type UpstreamRequest = {
   method: string;
   path: string;
@@ -23,7 +22,6 @@ export type UpstreamRequest = {
   body: Buffer | NodeJS.ReadableStream | undefined;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
-  signal?: AbortSignal;
 };
 
 /**
@@ -68,24 +66,8 @@ export class MemberConnections {
     });
   }
 
-  request(r: UpstreamRequest): Promise<UpstreamResponse> {
-    const headers = this.#hostHeader ? { ...r.headers, host: this.#hostHeader } : r.headers;
-    return this.#pool.request({
-      method: r.method,
-      path: r.path,
-      headers,
-      body: (r.body ?? null) as Dispatcher.DispatchOptions['body'],
-      headersTimeout: r.headersTimeoutMs,
-      bodyTimeout: r.bodyTimeoutMs,
-      signal: r.signal,
-      // A compile is not idempotent for our purposes: undici must not pipeline or replay it.
-      idempotent: false,
-      blocking: true,
-    });
-  }
-
   /** Sends a request and streams the answer into `sink`; returns a handle to abort it. */
-  exchange(r: Omit<UpstreamRequest, 'signal'>, sink: ResponseSink): ExchangeControl {
+  exchange(r: UpstreamRequest, sink: ResponseSink): ExchangeControl {
     const headers = this.#hostHeader ? { ...r.headers, host: this.#hostHeader } : r.headers;
     let controller: Dispatcher.DispatchController | undefined;
     let pendingAbort: Error | undefined;

@@ -101,7 +101,7 @@ type Attempt = { kind: 'answered'; status: number; code?: string } | { kind: 'fa
  * once the head is in, the response is relayed chunk by chunk with backpressure both ways, and a
  * break after that cuts the agent's connection (RM_UPSTREAM_ABORTED is logged, never retried).
  */
-function exchange(ex: Exchange, target: ProxyTarget, member: Member, request: Omit<UpstreamRequest, 'signal'>): Promise<Attempt> {
+function exchange(ex: Exchange, target: ProxyTarget, member: Member, request: UpstreamRequest): Promise<Attempt> {
   const { res } = ex;
   const lease = target.pool.acquire(member);
   return new Promise<Attempt>((resolve) => {

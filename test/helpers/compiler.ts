@@ -2,12 +2,12 @@
 // `ringmaster compiler config` wrote, and speaks to it the way ringmaster does: plain HTTP or
 // mutual TLS, identity in X-Client-* headers. Several can run side by side, each in its own tree.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { makeTempDir, pollUntil, StopPolling } from './puppet.ts';
-import { jar, logback, packagedConf, packagedServices } from './puppetserver.ts';
+import { fastStartFlags, javaArgs, listenOf, readyLine, writeCompilerTree } from '../../src/compiler/local-server.ts';
 
 export type CompilerOptions = {
   /** The --out directory of `ringmaster compiler config`, generated with --install-dir and --ssldir pointing into it. */
@@ -42,48 +42,11 @@ export type Compiler = {
   cleanup(): Promise<void>;
 };
 
-const ready = 'Puppet Server has successfully started and is now ready to handle requests';
 
-/** Where the generated webserver.conf makes Jetty listen. */
-export async function listenOf(configDir: string): Promise<{ host: string; port: number; tls: boolean }> {
-  const text = await readFile(join(configDir, 'conf.d', 'webserver.conf'), 'utf8');
-  const field = (key: string): string | undefined => new RegExp(`^\\s*${key}: "?([^"\\n]+)"?$`, 'm').exec(text)?.[1];
-  const tls = field('ssl-port') !== undefined;
-  const host = field(tls ? 'ssl-host' : 'host');
-  const port = Number(field(tls ? 'ssl-port' : 'port'));
-  if (host === undefined || !Number.isInteger(port)) throw new Error(`no listen address in ${configDir}/conf.d/webserver.conf:\n${text}`);
-  return { host, port, tls };
-}
+export { listenOf };
 
 async function writeTree(root: string, o: CompilerOptions): Promise<void> {
-  for (const d of ['conf.d', 'services.d', 'confdir', 'var', 'run', 'log', 'jruby-gems']) await mkdir(join(root, d), { recursive: true });
-  // The packaged rest of conf.d (metrics, web routes, ca.conf), then the generated files over it.
-  for (const f of await readdir(packagedConf)) await copyFile(join(packagedConf, f), join(root, 'conf.d', f));
-  await copyFile(join(packagedServices, 'bootstrap.cfg'), join(root, 'services.d', 'bootstrap.cfg'));
-  await copyFile(join(o.configDir, 'conf.d', 'webserver.conf'), join(root, 'conf.d', 'webserver.conf'));
-  await copyFile(join(o.configDir, 'conf.d', 'auth.conf'), join(root, 'conf.d', 'auth.conf'));
-  await copyFile(join(o.configDir, 'services.d', 'ca.cfg'), join(root, 'services.d', 'ca.cfg'));
-  await copyFile(join(o.configDir, 'puppet.conf'), join(root, 'confdir', 'puppet.conf'));
-  await writeFile(join(root, 'logback.xml'), logback);
-  await writeFile(join(root, 'conf.d', 'global.conf'), `global: { logging-config: ${JSON.stringify(join(root, 'logback.xml'))} }\n`);
-  // One JRuby instance: enough for a test, and each extra one adds start time and memory.
-  await writeFile(
-    join(root, 'conf.d', 'puppetserver.conf'),
-    `jruby-puppet: {
-  ruby-load-path: [/usr/lib/puppetserver/ruby/vendor_ruby]
-  gem-home: ${JSON.stringify(join(root, 'jruby-gems'))}
-  gem-path: [\${jruby-puppet.gem-home}, "/usr/lib/puppetserver/vendored-jruby-gems"]
-  server-conf-dir: ${JSON.stringify(join(root, 'confdir'))}
-  server-code-dir: ${JSON.stringify(join(root, 'code'))}
-  server-var-dir: ${JSON.stringify(join(root, 'var'))}
-  server-run-dir: ${JSON.stringify(join(root, 'run'))}
-  server-log-dir: ${JSON.stringify(join(root, 'log'))}
-  max-active-instances: 1
-}
-http-client: {}
-profiler: {}
-`,
-  );
+  await writeCompilerTree(root, o.configDir, join(root, 'code'));
   const envs: [string, string][] = [['production', o.manifest ?? ''], ...(o.stagingManifest === undefined ? [] : [['staging', o.stagingManifest] as [string, string]])];
   for (const [env, manifest] of envs) {
     const dir = join(root, 'code', 'environments', env, 'manifests');
@@ -98,33 +61,17 @@ export async function startCompiler(o: CompilerOptions): Promise<Compiler> {
   const { host, port, tls } = await listenOf(o.configDir);
   await writeTree(root, o);
   const heap = o.heap ?? '512m';
+  // Start-up speed over peak speed: a test compiles a few catalogs only.
   const child: ChildProcess = spawn(
     '/usr/bin/java',
-    [
-      `-Xms${heap}`,
-      `-Xmx${heap}`,
-      // Start-up speed over peak speed: the C1 compiler alone and one GC thread halve the time to
-      // "ready" on two cores (about 20 s instead of 45 s), and a test compiles a few catalogs only.
-      '-XX:TieredStopAtLevel=1',
-      '-XX:+UseSerialGC',
-      ...(o.jvmArgs ?? []),
-      '-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger',
-      '-Djruby.lib=/usr/share/jruby/lib',
-      `-Dlogback.configurationFile=${join(root, 'logback.xml')}`,
-      '-jar',
-      jar,
-      '--config',
-      join(root, 'conf.d'),
-      '--bootstrap-config',
-      join(root, 'services.d'),
-    ],
+    javaArgs(root, heap, [...fastStartFlags, ...(o.jvmArgs ?? [])]),
     { cwd: '/usr/share/puppetserver', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: root } },
   );
   let output = '';
   let started = false;
   const keep = (d: Buffer): void => {
     output = (output + d.toString('utf8')).slice(-64 * 1024);
-    if (!started && output.includes(ready)) started = true;
+    if (!started && output.includes(readyLine)) started = true;
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -156,7 +103,7 @@ export async function startCompiler(o: CompilerOptions): Promise<Compiler> {
   try {
     // The log line, not /status/v1/simple: in TLS mode only ringmaster's certificate may ask.
     await pollUntil(
-      `compiler ${o.name} to log "${ready}"`,
+      `compiler ${o.name} to log "${readyLine}"`,
       () => {
         if (exited !== undefined) throw new StopPolling(`compiler ${o.name} stopped (${exited})`);
         return started ? true : undefined;

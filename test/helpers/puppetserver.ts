@@ -5,11 +5,8 @@ import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { packagedServices, javaArgs, writeBaseTree } from '../../src/compiler/local-server.ts';
 import { makeTempDir, pollUntil, StopPolling, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
-
-export const packagedConf = '/etc/puppet/puppetserver/conf.d';
-export const packagedServices = '/etc/puppet/puppetserver/services.d';
-export const jar = '/usr/share/puppetserver/puppetserver.jar';
 
 /** A TCP port the kernel just handed out on loopback; released again before returning. */
 export function freePort(): Promise<number> {
@@ -64,47 +61,15 @@ export type Puppetserver = {
   cleanup(): Promise<void>;
 };
 
-// Logs to stdout only: the packaged logback.xml also writes /var/log/puppetserver.
-export const logback = `<configuration>
-  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder><pattern>%d{HH:mm:ss.SSS} %-5p [%c{2}] %m%n</pattern></encoder>
-  </appender>
-  <logger name="org.eclipse.jetty" level="WARN"/>
-  <root level="INFO"><appender-ref ref="STDOUT"/></root>
-</configuration>
-`;
-
 async function writeConfigTree(root: string, port: number, o: Required<Pick<PuppetserverOptions, 'certname'>> & PuppetserverOptions): Promise<void> {
   const confd = join(root, 'conf.d');
   const servicesd = join(root, 'services.d');
-  for (const d of ['conf.d', 'services.d', 'confdir', 'code', 'var', 'run', 'log', 'jruby-gems']) {
-    await mkdir(join(root, d), { recursive: true });
-  }
-  for (const f of await readdir(packagedConf)) await copyFile(join(packagedConf, f), join(confd, f));
+  await writeBaseTree(root, join(root, 'code'));
+  await mkdir(join(root, 'code'), { recursive: true });
   for (const f of await readdir(packagedServices)) await copyFile(join(packagedServices, f), join(servicesd, f));
-  await writeFile(join(root, 'logback.xml'), logback);
-  await writeFile(join(confd, 'global.conf'), `global: { logging-config: ${JSON.stringify(join(root, 'logback.xml'))} }\n`);
   await writeFile(
     join(confd, 'webserver.conf'),
     `webserver: {\n  client-auth: want\n  ssl-host: 127.0.0.1\n  ssl-port: ${port}\n}\n`,
-  );
-  // One JRuby instance: the CA path never borrows one, and each extra instance adds start time.
-  await writeFile(
-    join(confd, 'puppetserver.conf'),
-    `jruby-puppet: {
-  ruby-load-path: [/usr/lib/puppetserver/ruby/vendor_ruby]
-  gem-home: ${JSON.stringify(join(root, 'jruby-gems'))}
-  gem-path: [\${jruby-puppet.gem-home}, "/usr/lib/puppetserver/vendored-jruby-gems"]
-  server-conf-dir: ${JSON.stringify(join(root, 'confdir'))}
-  server-code-dir: ${JSON.stringify(join(root, 'code'))}
-  server-var-dir: ${JSON.stringify(join(root, 'var'))}
-  server-run-dir: ${JSON.stringify(join(root, 'run'))}
-  server-log-dir: ${JSON.stringify(join(root, 'log'))}
-  max-active-instances: 1
-}
-http-client: {}
-profiler: {}
-`,
   );
   const conf = [
     '[main]',
@@ -134,19 +99,7 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
   const heap = o.heap ?? '1g';
   const child: ChildProcess = spawn(
     '/usr/bin/java',
-    [
-      `-Xms${heap}`,
-      `-Xmx${heap}`,
-      '-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger',
-      '-Djruby.lib=/usr/share/jruby/lib',
-      `-Dlogback.configurationFile=${join(root, 'logback.xml')}`,
-      '-jar',
-      jar,
-      '--config',
-      join(root, 'conf.d'),
-      '--bootstrap-config',
-      join(root, 'services.d'),
-    ],
+    javaArgs(root, heap),
     { cwd: '/usr/share/puppetserver', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: root } },
   );
   let output = '';
