@@ -1,6 +1,7 @@
 // Gateway throughput and latency: the same agent traffic, in one run, through four front doors of
 // one scripted compiler on loopback: ringmaster, nginx terminating TLS and setting X-Client-*,
-// HAProxy passing TCP through to the compiler's own TLS, and the compiler reached directly.
+// a bare Node relay (the platform's floor), HAProxy passing TCP through to the compiler's own TLS,
+// and the compiler reached directly.
 //
 //   npm run bench:gateway [-- --duration 10 --rounds 3 --only ringmaster,nginx]      BENCH_QUICK=1 for a smoke run
 //
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { backendTag, type BackendCommand, type BackendReply, type BackendStats } from './lib/gateway-backend.ts';
 import { ensurePackages, startHaproxy, startNginx, type Door, type TlsFiles } from './lib/gateway-doors.ts';
 import type { Identity, LoadJob } from './lib/gateway-load.ts';
+import type { RelayReply, RelayStart } from './lib/gateway-node-relay.ts';
 import { probe, runLoad, type Measured } from './lib/gateway-measure.ts';
 import { forkScript, nextMessage, waitForQuiet } from './lib/gateway-procs.ts';
 import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
@@ -28,7 +30,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'paced-concurrency': { type: 'string', default: '64' },
     'connection-concurrency': { type: 'string', default: '16' },
-    only: { type: 'string', default: 'ringmaster,nginx,haproxy,direct' },
+    only: { type: 'string', default: 'ringmaster,nginx,node-relay,haproxy,direct' },
     'skip-install': { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: quick ? '5' : '120' },
     attempts: { type: 'string', default: quick ? '1' : '3' },
@@ -105,6 +107,16 @@ try {
       start: () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version}`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
     },
     { name: 'nginx', proxied: true, start: () => startNginx(join(tmp, 'nginx'), tlsFiles, httpPort) },
+    {
+      name: 'node-relay',
+      proxied: true,
+      start: async () => {
+        const relay = forkScript(join(import.meta.dirname, 'lib', 'gateway-node-relay.ts'));
+        const port = nextMessage<RelayReply, number>(relay.child, (m) => (m.op === 'listening' ? m.port : undefined), 15_000);
+        relay.child.send({ op: 'start', backendUrl: `http://127.0.0.1:${httpPort}`, key: serverKey, cert: serverChain, ca, crl } satisfies RelayStart);
+        return { name: 'node-relay', version: `node:https + undici relay ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
+      },
+    },
     { name: 'haproxy', proxied: false, start: () => startHaproxy(join(tmp, 'haproxy'), httpsPort) },
     {
       name: 'direct',

@@ -75,7 +75,7 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
 
   const failed = results.filter((r) => r.failure);
   const lines = [
-    `## Gateway: ringmaster, nginx, HAProxy passthrough and the backend reached directly`,
+    `## Gateway: ringmaster, nginx, a bare Node relay, HAProxy passthrough and the backend reached directly`,
     '',
     `${input.date}; ${machine.cores} cores (${machine.cpuModel}), ${round(machine.memoryBytes / 2 ** 30, 1)} GiB, Linux ${machine.kernel}, Node ${machine.node}${params.quick ? '; QUICK smoke run, not a measurement' : ''}`,
     `${params.durationMs / 1000} s measured per phase after a warm-up, ${params.rounds} round${params.rounds === 1 ? '' : 's'} over all front doors (the median round is shown); keep-alive: ${params.concurrency} requests in flight; new connections: ${params.connectionConcurrency} in flight`,
