@@ -108,6 +108,7 @@ const member = z.strictObject({
   weight: z.number().int().min(1).max(1000).default(1).describe('Relative share for the weighted policies (and SRV weight).'),
   priority: z.number().int().min(0).max(65535).default(0).describe('Tier, SRV semantics: members of a higher number are used only while no member of a lower one is eligible.'),
   maxInFlight: z.number().int().min(1).optional().describe('Most requests sent to this member at once; a full member is not eligible. Default: unlimited.'),
+  compileSlots: z.number().int().min(1).max(1000).optional().describe("Catalog compiles this member runs at once (its JRuby count). Default: what the member reports (`capacity.discover`), else the pool's `capacity.compileSlots`."),
   drain: z.boolean().default(false).describe('Start drained: the member gets no new requests.'),
 });
 
@@ -134,6 +135,23 @@ const upstreamTls = z.strictObject({
   clientCert: z.boolean().default(true).describe("Present ringmaster's own certificate to https:// members."),
 });
 
+const seconds = z.number().int().min(0).max(86_400);
+const capacity = z
+  .strictObject({
+    compileSlots: z.number().int().min(1).max(1000).optional().describe('Compile slots of a member that neither sets `compileSlots` nor reports its JRuby count. Default: not limited (compiles are then not queued).'),
+    discover: z.boolean().default(true).describe("Read each member's JRuby count from `/status/v1/services/jruby-metrics?level=debug` with every active health probe (puppetserver allows it without a certificate)."),
+    maxQueue: z.number().int().min(0).max(1_000_000).default(1000).describe('Compiles that may wait for a slot; one more is answered 503 `RM_QUEUE_FULL`.'),
+    queueTimeout: duration('queueTimeout').prefault('60s').describe('Longest wait for a compile slot; then 503 `RM_QUEUE_TIMEOUT` (agents wait up to 10 minutes for the answer, `http_read_timeout`).'),
+    slowStart: duration('slowStart').prefault('60s').describe('A member that comes back (healthy again, end of an ejection) or is added ramps from one compile slot to all of them over this time. `0s` turns it off.'),
+    retryAfter: z
+      .strictObject({
+        min: seconds.default(10).describe('Lowest Retry-After (seconds) of an overload 503.'),
+        max: seconds.default(120).describe('Highest Retry-After (seconds); each 503 draws uniformly in between, so a herd comes back spread out.'),
+      })
+      .prefault({})
+      .refine((r) => r.max >= r.min, { message: 'max must be at least min', path: ['max'] }),
+  });
+
 const pool = z.strictObject({
   members: z
     .array(member)
@@ -147,9 +165,9 @@ const pool = z.strictObject({
     .default([])
     .describe('The compilers (or CA servers) of this pool.'),
   policy: z
-    .enum(['least-in-flight', 'round-robin', 'weighted-round-robin', 'power-of-two', 'consistent-hash'])
-    .default('least-in-flight')
-    .describe('How a member is chosen among the eligible ones of the lowest tier; `consistent-hash` keeps each certname on one member.'),
+    .enum(['least-time', 'least-in-flight', 'round-robin', 'weighted-round-robin', 'power-of-two', 'consistent-hash'])
+    .default('least-time')
+    .describe('How a member is chosen among the eligible ones of the lowest tier. `least-time` (default) sends a compile where it is expected to finish first (moving average compile time × how full the slots are) and other requests to the least loaded member; `consistent-hash` keeps each certname on one member.'),
   healthCheck: z
     .strictObject({ active: activeHealth.prefault({}), passive: passiveHealth.prefault({}) })
     .prefault({})
@@ -169,6 +187,7 @@ const pool = z.strictObject({
     })
     .prefault({}),
   retryAfter: duration('retryAfter').prefault('15s').describe('Retry-After sent with the 503 when no member is eligible.'),
+  capacity: capacity.prefault({}).describe('Compile capacity: catalog compiles go to a member only while it has a free compile slot by ringmaster\'s own count; the rest wait in the pool\'s queue. Other requests never wait in it.'),
 });
 
 const methodName = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);

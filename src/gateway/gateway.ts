@@ -10,6 +10,7 @@ import type { Member, ProbeResult } from '../pool/member.ts';
 import { MemberConnections, type UpstreamTls } from '../upstream/connections.ts';
 import { proxy, type PoolSettings, type ProxyTarget } from '../upstream/proxy.ts';
 import type { GatewayConfig, PoolConfig } from './config.ts';
+import { jrubyCount, jrubyMetricsPath } from './jruby-metrics.ts';
 
 // The gateway: the route table, the pools with their members' connections, and the built-in
 // services. A reload swaps the route table and updates the pools in place; requests in flight
@@ -118,7 +119,7 @@ export class Gateway {
     if (!entry) {
       throw new RingmasterError('RM_POOL_UNAVAILABLE', `no pool named ${poolName} is configured (route ${route.name})`, { details: { retryAfter: 15 } });
     }
-    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m) };
+    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now() };
     // The outcome (member, status, attempts) is for the access log of the operator-surface work.
     await proxy(
       { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
@@ -140,17 +141,35 @@ export class Gateway {
     return Object.assign(base, { pool });
   }
 
-  /** GET `path` on the member through its own connections; 2xx is healthy. */
-  #probe(entry: Omit<PoolEntry, 'pool'>, member: Member, timeoutMs: number, path: string): Promise<ProbeResult> {
+  /**
+   * GET `path` on the member through its own connections; 2xx is healthy. With
+   * `capacity.discover`, a healthy member is also asked for its JRuby count.
+   */
+  async #probe(entry: Omit<PoolEntry, 'pool'>, member: Member, timeoutMs: number, path: string): Promise<ProbeResult> {
+    const health = await this.#get(entry, member, path, timeoutMs, 0);
+    if ('error' in health) return { ok: false, reason: health.error };
+    if (health.status < 200 || health.status >= 300) return { ok: false, reason: `status ${health.status}` };
+    if (!entry.config.capacity.discover) return { ok: true };
+    const metrics = await this.#get(entry, member, jrubyMetricsPath, timeoutMs, 1 << 20);
+    return { ok: true, jrubies: 'error' in metrics || metrics.status !== 200 ? undefined : jrubyCount(metrics.body) };
+  }
+
+  /** One GET on the member's connections, keeping up to `keep` bytes of the body. */
+  #get(entry: Omit<PoolEntry, 'pool'>, member: Member, path: string, timeoutMs: number, keep: number): Promise<{ status: number; body: string } | { error: string }> {
     return new Promise((resolve) => {
       let status = 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
       this.#connections(entry, member).exchange(
-        { method: 'GET', path, headers: {}, body: undefined, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs },
+        { method: 'GET', path, headers: { accept: 'application/json' }, body: undefined, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs },
         {
           head: (s) => (status = s),
-          data: () => undefined,
-          end: () => resolve(status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `status ${status}` }),
-          error: (err) => resolve({ ok: false, reason: errorMessage(err) }),
+          data: (chunk) => {
+            if (size + chunk.length <= keep) chunks.push(chunk);
+            size += chunk.length;
+          },
+          end: () => resolve({ status, body: size <= keep ? Buffer.concat(chunks).toString('utf8') : '' }),
+          error: (err) => resolve({ error: errorMessage(err) }),
         },
       );
     });
@@ -179,7 +198,7 @@ export class Gateway {
 }
 
 function poolSpec(name: string, p: PoolConfig): PoolSpec {
-  return { name, members: p.members, policy: p.policy, healthCheck: p.healthCheck };
+  return { name, members: p.members, policy: p.policy, healthCheck: p.healthCheck, capacity: p.capacity };
 }
 
 function poolSettings(p: PoolConfig): PoolSettings {

@@ -49,6 +49,8 @@ export const errorCodes = {
   // the gateway: routes, pools, members
   RM_HEADERS_TOO_LARGE: { status: 431, summary: 'The request head exceeds the limit for this route.' },
   RM_POOL_UNAVAILABLE: { status: 503, summary: 'No member of the pool is eligible (all unhealthy, draining, ejected or full, or the pool has none); sent with Retry-After.' },
+  RM_QUEUE_FULL: { status: 503, summary: 'Every compile slot of the pool is busy and its queue (capacity.maxQueue) is full; sent with a Retry-After spread over capacity.retryAfter.' },
+  RM_QUEUE_TIMEOUT: { status: 503, summary: 'A catalog compile waited capacity.queueTimeout for a free compile slot; sent with a Retry-After spread over capacity.retryAfter.' },
   RM_UPSTREAM_UNAVAILABLE: { status: 503, summary: 'Every member tried failed before answering (refused, reset, TLS failure) and no retry was left; sent with Retry-After.' },
   RM_UPSTREAM_TIMEOUT: { status: 504, summary: 'The member did not send the response head within the route\'s responseHead timeout; not retried, as the compile may still be running.' },
   RM_UPSTREAM_ABORTED: { status: 502, summary: 'The member broke off a response already being sent; the agent connection is closed (logged, cannot be answered).' },

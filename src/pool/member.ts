@@ -10,6 +10,8 @@ export type MemberSpec = {
   weight: number;
   priority: number;
   maxInFlight?: number | undefined;
+  /** Catalog compiles at once (its JRuby count); overrides what the member reports and the pool default. */
+  compileSlots?: number | undefined;
   drain: boolean;
 };
 
@@ -19,7 +21,8 @@ export type IneligibleReason = 'draining' | 'unhealthy' | 'ejected' | 'full';
 
 export type HealthTransition = { from: HealthState; to: HealthState };
 
-export type ProbeResult = { ok: true } | { ok: false; reason: string };
+/** `jrubies`: the member's JRuby count, when the probe could read it (puppetserver's jruby-metrics). */
+export type ProbeResult = { ok: true; jrubies?: number | undefined } | { ok: false; reason: string };
 
 export class Member implements Candidate {
   readonly name: string;
@@ -34,6 +37,10 @@ export class Member implements Candidate {
   #passiveFailures = 0;
   #ejectedUntil: number | undefined;
   #idleWaiters: (() => void)[] = [];
+  #compiles = 0;
+  #reportedSlots: number | undefined;
+  #readySince: number | undefined;
+  #compileMs: number | undefined;
 
   constructor(spec: MemberSpec) {
     this.name = spec.name;
@@ -56,6 +63,22 @@ export class Member implements Candidate {
   }
   get inFlight(): number {
     return this.#inFlight;
+  }
+  /** Catalog compiles running on this member, by ringmaster's own count. */
+  get compiles(): number {
+    return this.#compiles;
+  }
+  /** The JRuby count the member last reported, if it did. */
+  get reportedSlots(): number | undefined {
+    return this.#reportedSlots;
+  }
+  /** Since when the member ramps up (slow start); undefined when it takes a full share. */
+  get readySince(): number | undefined {
+    return this.#readySince;
+  }
+  /** Moving average of its compile times (ms to the response head), once one was seen. */
+  get compileMs(): number | undefined {
+    return this.#compileMs;
   }
   get draining(): boolean {
     return this.#draining;
@@ -119,6 +142,32 @@ export class Member implements Candidate {
 
   addInFlight(): void {
     this.#inFlight++;
+  }
+
+  addCompile(): void {
+    this.#compiles++;
+  }
+
+  releaseCompile(): void {
+    if (this.#compiles > 0) this.#compiles--;
+  }
+
+  /** Folds one compile time into the moving average (weight `alpha` for the new sample). */
+  recordCompileTime(ms: number, alpha: number): void {
+    this.#compileMs = this.#compileMs === undefined ? ms : this.#compileMs + alpha * (ms - this.#compileMs);
+  }
+
+  setReportedSlots(n: number | undefined): boolean {
+    if (this.#reportedSlots === n) return false;
+    this.#reportedSlots = n;
+    return true;
+  }
+
+  /** Starts a slow-start ramp at `now` (a member that came back or was added), or ends it. */
+  setReadySince(now: number | undefined): void {
+    this.#readySince = now;
+    // A restarted compiler is a different (cold) process: its old compile times say little.
+    if (now !== undefined) this.#compileMs = undefined;
   }
 
   releaseInFlight(): void {

@@ -291,7 +291,10 @@ describe('snapshot and observers', () => {
     assert.deepEqual(snap.members[0], {
       name: 'a', url: 'http://a.example.com:8140', priority: 0, weight: 2, maxInFlight: 1, inFlight: 1, draining: false,
       health: 'unknown', activeChecks: false, lastProbeError: null, ejectedUntil: null, probation: false, eligible: false, reason: 'full',
+      compiles: 0, compileSlots: null, usableSlots: null, slotsFrom: null, compileMs: null, rampUntil: null,
     });
+    assert.equal(snap.queued, 0);
+    assert.equal(snap.oldestWaitMs, 0);
     assert.equal(snap.members[1]?.reason, null);
   });
 

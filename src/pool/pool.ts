@@ -1,8 +1,11 @@
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { RingmasterError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
 import type { Log } from '../observability/log.ts';
+import { compileTimeAlpha, effectiveSlots, hasFreeSlot, jitteredRetryAfter, nextSlotAt, type CapacitySpec } from './capacity.ts';
+import { CompileQueue } from './compile-queue.ts';
 import { ActiveHealthChecker, type ActiveHealthSettings, type Probe } from './health.ts';
-import { eligible, Member, type HealthState, type MemberSpec, type ProbeResult } from './member.ts';
+import { eligible, ineligibleReason, Member, type HealthState, type MemberSpec, type ProbeResult } from './member.ts';
 import { createPolicy, type Policy, type PolicyKind } from './policies/policy.ts';
 import { snapshotPool, type PoolSnapshot } from './snapshot.ts';
 
@@ -17,6 +20,7 @@ export type PoolSpec = {
     active: { enabled: boolean; path: string; interval: number; timeout: number; rise: number; fall: number };
     passive: { enabled: boolean; failures: number; statuses: number[]; coolOff: number };
   };
+  capacity: CapacitySpec;
 };
 
 export type PoolDeps = { clock: Clock; random: Random; log: Log; probe: Probe };
@@ -24,6 +28,11 @@ export type PoolDeps = { clock: Clock; random: Random; log: Log; probe: Probe };
 export type RequestFailure = { kind: 'connect' | 'timeout' } | { kind: 'status'; status: number };
 
 export type Lease = { release(): void };
+
+/** A compile slot on a member. `compileMs`: how long the member took to answer, when it did. */
+export type CompileLease = { release(outcome?: { compileMs?: number }): void };
+export type CompileGrant = { member: Member; lease: CompileLease; waitedMs: number };
+export type CompileContext = { key?: string | undefined; exclude?: ReadonlySet<string> | undefined; signal?: AbortSignal | undefined };
 
 /** What others (DNS answers, status pages, the queue) may want to react to. */
 export type PoolEvent =
@@ -47,6 +56,8 @@ export class Pool {
   #started = false;
   #listeners = new Set<PoolListener>();
   #coolOffTimers = new Map<Member, TimerHandle>();
+  #queue: CompileQueue<CompileGrant>;
+  #rampTimer: TimerHandle | undefined;
 
   constructor(spec: PoolSpec, deps: PoolDeps) {
     this.name = spec.name;
@@ -54,7 +65,17 @@ export class Pool {
     this.#spec = spec;
     this.#policy = createPolicy(spec.policy, { random: deps.random });
     checkUniqueNames(spec);
+    this.#queue = new CompileQueue(deps.clock);
     for (const memberSpec of spec.members) this.#addMember(new Member(memberSpec));
+  }
+
+  get capacity(): CapacitySpec {
+    return this.#spec.capacity;
+  }
+
+  /** Compiles waiting for a slot. */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   get policy(): PolicyKind {
@@ -77,18 +98,40 @@ export class Pool {
    */
   select(ctx: { key?: string | undefined; exclude?: ReadonlySet<string> | undefined }): Member | undefined {
     const now = this.#deps.clock.now();
-    let tier = Infinity;
-    let candidates: Member[] = [];
-    for (const m of this.#members) {
-      if (ctx.exclude?.has(m.name) === true || !eligible(m, now)) continue;
-      if (m.priority < tier) {
-        tier = m.priority;
-        candidates = [m];
-      } else if (m.priority === tier) {
-        candidates.push(m);
-      }
+    return this.#policy.pick(lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now)), { key: ctx.key });
+  }
+
+  /**
+   * A compile slot: at once when an eligible member has one free (by ringmaster's count, within
+   * its slow-start share) and nobody is waiting; otherwise in the queue, first come first
+   * served, until a slot frees up or `capacity.queueTimeout` passes (503 RM_QUEUE_TIMEOUT). A
+   * full queue answers 503 RM_QUEUE_FULL at once. Both carry a Retry-After spread over
+   * `capacity.retryAfter`. undefined when no member is eligible at all (the caller answers 503
+   * RM_POOL_UNAVAILABLE); a full member counts as eligible here, since it will free up.
+   */
+  acquireCompile(ctx: CompileContext): Promise<CompileGrant | undefined> {
+    const now = this.#deps.clock.now();
+    if (!this.#members.some((m) => ctx.exclude?.has(m.name) !== true && eligibleIgnoringFull(m, now))) return Promise.resolve(undefined);
+    if (this.#queue.length === 0) {
+      const member = this.#pickCompile(ctx, now);
+      if (member) return Promise.resolve(this.#grant(member, 0));
     }
-    return this.#policy.pick(candidates, { key: ctx.key });
+    const capacity = this.#spec.capacity;
+    if (this.#queue.length >= capacity.maxQueue) {
+      return Promise.reject(new RingmasterError('RM_QUEUE_FULL', `${this.#queue.length} compiles already wait for pool ${this.name}`, { details: { retryAfter: jitteredRetryAfter(capacity, this.#deps.random) } }));
+    }
+    return new Promise<CompileGrant | undefined>((resolve, reject) => {
+      const withdraw = this.#queue.add(
+        { exclude: ctx.exclude, key: ctx.key, resolve, reject },
+        capacity.queueTimeout,
+        (waitedMs) => new RingmasterError('RM_QUEUE_TIMEOUT', `no compile slot in pool ${this.name} within ${waitedMs} ms`, { details: { retryAfter: jitteredRetryAfter(capacity, this.#deps.random) } }),
+      );
+      ctx.signal?.addEventListener('abort', () => {
+        withdraw();
+        reject(Object.assign(new Error('the agent went away while its compile waited'), { code: 'UND_ERR_ABORTED' }));
+      }, { once: true });
+      this.#scheduleRamp(now);
+    });
   }
 
   hasEligible(): boolean {
@@ -109,6 +152,69 @@ export class Pool {
         if (wasFull && this.#byName.get(member.name) === member) this.#emit({ type: 'capacity', pool: this.name, member: member.name });
       },
     };
+  }
+
+  #pickCompile(ctx: CompileContext, now: number): Member | undefined {
+    const capacity = this.#spec.capacity;
+    const tier = lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now) && hasFreeSlot(m, capacity, now));
+    if (tier.length === 0) return undefined;
+    const views = tier.map((member) => ({ member, name: member.name, weight: member.weight, inFlight: member.inFlight, compiles: member.compiles, compileSlots: effectiveSlots(member, capacity, now), compileMs: member.compileMs }));
+    return this.#policy.pick(views, { key: ctx.key, compile: true })?.member;
+  }
+
+  #grant(member: Member, waitedMs: number): CompileGrant {
+    member.addInFlight();
+    member.addCompile();
+    let released = false;
+    const lease: CompileLease = {
+      release: (outcome) => {
+        if (released) return;
+        released = true;
+        member.releaseCompile();
+        member.releaseInFlight();
+        if (outcome?.compileMs !== undefined) member.recordCompileTime(outcome.compileMs, compileTimeAlpha);
+        if (this.#owns(member)) this.#emit({ type: 'capacity', pool: this.name, member: member.name });
+        this.#serveQueue();
+      },
+    };
+    return { member, lease, waitedMs };
+  }
+
+  /** Hands freed slots to waiting compiles; with no member eligible at all, answers them 503. */
+  #serveQueue(): void {
+    if (this.#queue.length === 0) return;
+    const now = this.#deps.clock.now();
+    if (!this.#members.some((m) => eligibleIgnoringFull(m, now))) {
+      this.#queue.rejectAll(() => new RingmasterError('RM_POOL_UNAVAILABLE', `no member of pool ${this.name} is available`, { details: { retryAfter: Math.ceil(jitteredRetryAfter(this.#spec.capacity, this.#deps.random)) } }));
+      return;
+    }
+    const capacity = this.#spec.capacity;
+    this.#queue.serve(
+      (w) => {
+        const member = this.#pickCompile({ key: w.key, exclude: w.exclude }, now);
+        return member ? this.#grant(member, now - w.enqueuedAt) : undefined;
+      },
+      () => this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, capacity, now)),
+    );
+    this.#scheduleRamp(now);
+  }
+
+  // While compiles wait and a member is ramping up (slow start), its next slot opens at a known
+  // time: wake the queue then, rather than only when a compile finishes.
+  #scheduleRamp(now: number): void {
+    this.#rampTimer?.cancel();
+    this.#rampTimer = undefined;
+    if (this.#queue.length === 0 || !this.#started) return;
+    let at = Infinity;
+    for (const m of this.#members) {
+      const next = eligibleIgnoringFull(m, now) ? nextSlotAt(m, this.#spec.capacity, now) : undefined;
+      if (next !== undefined && next < at) at = next;
+    }
+    if (at === Infinity) return;
+    this.#rampTimer = this.#deps.clock.setTimeout(() => {
+      this.#rampTimer = undefined;
+      this.#serveQueue();
+    }, at - now);
   }
 
   /** Passive health: a real request to `member` got a response that is not a counted failure. */
@@ -148,6 +254,7 @@ export class Pool {
     if (member.setDraining(draining)) {
       this.#deps.log.info({ pool: this.name, member: memberName, draining }, draining ? 'member draining' : 'member no longer draining');
       this.#emit({ type: 'draining', pool: this.name, member: memberName, draining });
+      this.#serveQueue();
     }
     return true;
   }
@@ -177,7 +284,10 @@ export class Pool {
         this.#addMember(existing);
         kept.push(memberSpec.name);
       } else {
-        this.#addMember(new Member(memberSpec));
+        const member = new Member(memberSpec);
+        // A compiler added to a running pool is usually just started: it ramps up.
+        if (this.#started) member.setReadySince(this.#deps.clock.now());
+        this.#addMember(member);
         added.push(memberSpec.name);
       }
     }
@@ -208,12 +318,13 @@ export class Pool {
     const result = { added, removed, kept };
     this.#deps.log.info({ pool: this.name, added, removed: removed.map((m) => m.name), kept, policy: spec.policy }, 'pool updated');
     this.#emit({ type: 'updated', pool: this.name, added, removed: removed.map((m) => m.name), kept });
+    this.#serveQueue();
     return result;
   }
 
   /** JSON-able state of the pool and each member, for the status endpoint and logs. */
   snapshot(): PoolSnapshot {
-    return snapshotPool(this.name, this.#spec, this.#members, this.#deps.clock.now());
+    return snapshotPool(this.name, this.#spec, this.#members, this.#deps.clock.now(), { queued: this.#queue.length, oldestWaitMs: this.#queue.oldestWaitMs() });
   }
 
   /** Observes health, ejection, drain, capacity and reload changes. Returns an unsubscribe. */
@@ -235,6 +346,9 @@ export class Pool {
     this.#checker?.stop();
     this.#checker = undefined;
     this.#cancelCoolOffTimers();
+    this.#rampTimer?.cancel();
+    this.#rampTimer = undefined;
+    this.#queue.rejectAll(() => new RingmasterError('RM_SHUTTING_DOWN', `pool ${this.name} is stopping`, { details: { retryAfter: this.#spec.capacity.retryAfter.min } }));
   }
 
   #addMember(member: Member): void {
@@ -261,13 +375,20 @@ export class Pool {
 
   #onProbe(member: Member, result: ProbeResult): void {
     if (!this.#owns(member)) return;
+    if (result.ok && this.#spec.capacity.discover && result.jrubies !== undefined && member.setReportedSlots(result.jrubies)) {
+      this.#deps.log.info({ pool: this.name, member: member.name, jrubies: result.jrubies }, 'member compile slots from its JRuby count');
+      this.#serveQueue();
+    }
     const change = member.recordProbe(result, this.#spec.healthCheck.active);
     if (!change) return;
+    // Back from being down: a restarted compiler is cold, so it ramps up (slow start).
+    if (change.from === 'unhealthy' && change.to === 'healthy') member.setReadySince(this.#deps.clock.now());
     const reason = result.ok ? undefined : result.reason;
     const fields = { pool: this.name, member: member.name, from: change.from, to: change.to, reason };
     if (change.to === 'healthy') this.#deps.log.info(fields, 'member healthy');
     else this.#deps.log.warn(fields, 'member unhealthy');
     this.#emit({ type: 'health', ...fields });
+    this.#serveQueue();
   }
 
   // The end of a cool-off changes nothing by itself (eligibility is computed when asked); the
@@ -280,7 +401,9 @@ export class Pool {
     const timer = this.#deps.clock.setTimeout(() => {
       this.#coolOffTimers.delete(member);
       this.#deps.log.info({ pool: this.name, member: member.name }, 'member back from ejection, on probation');
+      member.setReadySince(this.#deps.clock.now());
       this.#emit({ type: 'ejection-ended', pool: this.name, member: member.name });
+      this.#serveQueue();
     }, ms);
     this.#coolOffTimers.set(member, timer);
   }
@@ -300,6 +423,28 @@ export class Pool {
       }
     }
   }
+}
+
+/** Eligible, or not only because it is full: it will take requests again once one finishes. */
+function eligibleIgnoringFull(m: Member, now: number): boolean {
+  const reason = ineligibleReason(m, now);
+  return reason === undefined || reason === 'full';
+}
+
+/** The members that pass `ok` in the lowest priority tier that has any (SRV semantics). */
+function lowestTier(members: readonly Member[], ok: (m: Member) => boolean): Member[] {
+  let tier = Infinity;
+  let out: Member[] = [];
+  for (const m of members) {
+    if (!ok(m)) continue;
+    if (m.priority < tier) {
+      tier = m.priority;
+      out = [m];
+    } else if (m.priority === tier) {
+      out.push(m);
+    }
+  }
+  return out;
 }
 
 function sameProbing(a: PoolSpec['healthCheck']['active'], b: PoolSpec['healthCheck']['active']): boolean {

@@ -3,6 +3,7 @@ import { createLog, type Log, type LogOptions } from '../observability/log.ts';
 import type { Probe } from './health.ts';
 import type { MemberSpec, ProbeResult } from './member.ts';
 import type { PoolSpec } from './pool.ts';
+import { defaultCapacity } from './capacity.ts';
 
 // Helpers for the pool's tests (and for tests of code that uses pools): specs with defaults, a
 // probe whose answers the test scripts, and a log that keeps its lines.
@@ -16,6 +17,7 @@ type Overrides = {
   policy?: PoolSpec['policy'];
   active?: Partial<PoolSpec['healthCheck']['active']>;
   passive?: Partial<PoolSpec['healthCheck']['passive']>;
+  capacity?: Partial<PoolSpec['capacity']>;
 };
 
 export function poolSpec(overrides: Overrides = {}): PoolSpec {
@@ -27,6 +29,7 @@ export function poolSpec(overrides: Overrides = {}): PoolSpec {
       active: { enabled: true, path: '/status/v1/simple', interval: 5000, timeout: 2000, rise: 2, fall: 2, ...overrides.active },
       passive: { enabled: true, failures: 1, statuses: [502, 504], coolOff: 30_000, ...overrides.passive },
     },
+    capacity: { ...defaultCapacity, ...overrides.capacity },
   };
 }
 

@@ -26,13 +26,18 @@ export type ProxyTarget = {
   pool: Pool;
   settings: PoolSettings;
   connections(member: Member): MemberConnections;
+  /** The injected clock's time, for compile durations. */
+  now(): number;
 };
+
+/** A request's hold on a member: a plain in-flight count, or a compile slot. */
+type Hold = { release(outcome?: { compileMs?: number }): void };
 
 export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log };
 
 export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string };
 
-const catalogPost = /^\/puppet\/v[34]\/catalog(\/|$)/;
+const catalogPath = /^\/puppet\/v[34]\/catalog(\/|$)/;
 
 export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log: Log): Promise<ProxyOutcome> {
   const { req, res, peer } = ex;
@@ -47,7 +52,10 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   // GET, HEAD and catalog POSTs may be sent again after the member failed mid-request (a reset):
   // compiling twice is harmless. Any request may be sent to another member when the first could
   // not even be connected to, as long as its body was kept (small bodies are).
-  const repeatable = method === 'GET' || method === 'HEAD' || (method === 'POST' && catalogPost.test(ex.path));
+  const isCatalog = catalogPath.test(ex.path);
+  const repeatable = method === 'GET' || method === 'HEAD' || (method === 'POST' && isCatalog);
+  // Catalog compiles take a compile slot (and may wait for one); nothing else waits behind them.
+  const compile = isCatalog && (method === 'POST' || method === 'GET');
   let body: Buffer | NodeJS.ReadableStream | undefined;
   let bodyKept = true;
   if (!hasBody) {
@@ -67,10 +75,12 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
 
   while (tried.size < maxAttempts) {
     if (res.destroyed) return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
-    const member = target.pool.select({ key, exclude: tried });
-    if (!member) break;
+    const held = compile ? await compileSlot(ex, target, key, tried) : plainHold(target, key, tried);
+    if (held === 'gone') return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
+    if (!held) break;
+    const { member, hold } = held;
     tried.add(member.name);
-    const outcome = await exchange(ex, target, member, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
+    const outcome = await exchange(ex, target, member, hold, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
     if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}) };
     const err = outcome.err;
     const kind = classify(err);
@@ -96,21 +106,44 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
 
 type Attempt = { kind: 'answered'; status: number; code?: string } | { kind: 'failed'; err: Error };
 
+function plainHold(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold } | undefined {
+  const member = target.pool.select({ key, exclude: tried });
+  return member ? { member, hold: target.pool.acquire(member) } : undefined;
+}
+
+/** Waits for a compile slot; 'gone' when the agent left while waiting. Overload errors propagate. */
+async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Promise<{ member: Member; hold: Hold } | undefined | 'gone'> {
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  ex.res.once('close', onClose);
+  try {
+    const grant = await target.pool.acquireCompile({ key, exclude: tried, signal: gone.signal });
+    if (grant && grant.waitedMs > 0) ex.log.debug({ pool: target.pool.name, member: grant.member.name, waitedMs: grant.waitedMs }, 'compile waited for a slot');
+    return grant ? { member: grant.member, hold: grant.lease } : undefined;
+  } catch (err) {
+    if (gone.signal.aborted) return 'gone';
+    throw err;
+  } finally {
+    ex.res.off('close', onClose);
+  }
+}
+
 /**
  * One try on one member. It settles as `failed` only while nothing has been written to the agent;
  * once the head is in, the response is relayed chunk by chunk with backpressure both ways, and a
  * break after that cuts the agent's connection (RM_UPSTREAM_ABORTED is logged, never retried).
  */
-function exchange(ex: Exchange, target: ProxyTarget, member: Member, request: UpstreamRequest): Promise<Attempt> {
+function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold, request: UpstreamRequest): Promise<Attempt> {
   const { res } = ex;
-  const lease = target.pool.acquire(member);
+  const sentAt = target.now();
+  let compileMs: number | undefined;
   return new Promise<Attempt>((resolve) => {
     let started = false;
     let settled = false;
     const settle = (a: Attempt) => {
       if (settled) return;
       settled = true;
-      lease.release();
+      hold.release(compileMs === undefined ? undefined : { compileMs });
       res.off('close', onClose);
       res.off('drain', onDrain);
       resolve(a);
@@ -124,6 +157,8 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, request: Up
     const control = target.connections(member).exchange(request, {
       head(status, headers) {
         started = true;
+        // The catalog is compiled before its response head is sent: that wait is the compile time.
+        if (status === 200) compileMs = target.now() - sentAt;
         if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
         else target.pool.recordSuccess(member);
         const out = downstreamResponseHeaders(headers);

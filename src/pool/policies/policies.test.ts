@@ -45,6 +45,7 @@ function simulate(policy: Policy, cands: Sim[], picks: number, seed: number, con
 // Round-robin ignores weights by definition; every other policy must honour them.
 const weighted: Record<PolicyKind, boolean> = {
   'least-in-flight': true,
+  'least-time': true,
   'round-robin': false,
   'weighted-round-robin': true,
   'power-of-two': true,
@@ -251,5 +252,28 @@ describe('consistent-hash', () => {
     const b = { name: 'b', weight: 1, inFlight: 1 };
     assert.equal(policy.pick([a, b], {}), b);
     assert.equal(policy.pick([a, b], { key: undefined }), b);
+  });
+});
+
+describe('least-time', () => {
+  const cand = (name: string, compiles: number, compileSlots: number, compileMs: number | undefined) => ({ name, weight: 1, inFlight: compiles, compiles, compileSlots, compileMs });
+
+  test('sends a compile where it is expected to finish first: compile time scaled by how full the slots are', () => {
+    const p = make('least-time');
+    // fast: (2+1)/4 × 1000 = 750; slow: (0+1)/4 × 2000 = 500 → slow, though it is the slower one.
+    assert.equal(p.pick([cand('fast', 2, 4, 1000), cand('slow', 0, 4, 2000)], { compile: true })?.name, 'slow');
+    // fast: (1+1)/4 × 1000 = 500; slow: (1+1)/4 × 2000 = 1000 → fast.
+    assert.equal(p.pick([cand('fast', 1, 4, 1000), cand('slow', 1, 4, 2000)], { compile: true })?.name, 'fast');
+  });
+
+  test('a member without a compile time yet counts as average, so a new member is tried', () => {
+    const p = make('least-time');
+    // new: (0+1)/4 × 1500 (the average) = 375 beats (1+1)/4 × 1000 = 500 and (0+1)/4 × 2000 = 500.
+    assert.equal(p.pick([cand('a', 1, 4, 1000), cand('b', 0, 4, 2000), cand('new', 0, 4, undefined)], { compile: true })?.name, 'new');
+  });
+
+  test('other requests go to the least loaded member whatever the compile times', () => {
+    const p = make('least-time');
+    assert.equal(p.pick([cand('fast', 3, 4, 100), cand('slow', 1, 4, 9000)], {})?.name, 'slow');
   });
 });

@@ -1,0 +1,244 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../lib/clock.ts';
+import { RingmasterError } from '../lib/errors.ts';
+import { seededRandom } from '../lib/random.ts';
+import { silentLog } from '../observability/log.ts';
+import { Pool, type CompileGrant, type PoolSpec } from './pool.ts';
+import { advance, memberSpec, poolSpec, ScriptedProbe, settled } from './testing.ts';
+
+// The compile scheduler: slots per member by ringmaster's own count, a FIFO queue with
+// deadlines, slow start, overload answers, drain. All on the injected clock.
+
+function setup(spec: PoolSpec) {
+  const clock = new ManualClock(0);
+  const probe = new ScriptedProbe();
+  const pool = new Pool(spec, { clock, random: seededRandom(7), log: silentLog, probe: probe.probe });
+  pool.start();
+  return { clock, probe, pool };
+}
+
+const slotted = (o: { slots?: number; members?: string[]; capacity?: Partial<PoolSpec['capacity']>; policy?: PoolSpec['policy'] } = {}) =>
+  poolSpec({
+    active: { enabled: false },
+    policy: o.policy ?? 'least-time',
+    members: (o.members ?? ['a', 'b']).map((n) => memberSpec(n)),
+    capacity: { compileSlots: o.slots ?? 2, slowStart: 0, ...o.capacity },
+  });
+
+/** Starts `n` compiles and collects their grants in the order they are granted. */
+function request(pool: Pool, n: number, granted: { id: number; grant: CompileGrant }[], failed: { id: number; err: Error }[] = [], from = 0): void {
+  for (let i = 0; i < n; i++) {
+    const id = from + i;
+    pool.acquireCompile({ key: `node${id}` }).then(
+      (grant) => {
+        assert.ok(grant, 'a pool with members grants or queues');
+        granted.push({ id, grant });
+      },
+      (err: Error) => failed.push({ id, err }),
+    );
+  }
+}
+
+const running = (pool: Pool) => Object.fromEntries(pool.members().map((m) => [m.name, m.compiles]));
+
+describe('compile scheduler', () => {
+  test('never sends a member more compiles than its slots; the rest wait and are served first come first served', async () => {
+    const { pool } = setup(slotted({ slots: 2 }));
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 7, granted);
+    await settled();
+    assert.deepEqual(running(pool), { a: 2, b: 2 });
+    assert.equal(granted.length, 4);
+    assert.equal(pool.queued, 3);
+    // Release in an arbitrary order: each freed slot goes to the oldest waiter.
+    const order: number[] = [];
+    for (const g of [granted[2]!, granted[0]!, granted[3]!]) {
+      const before: number = granted.length;
+      g.grant.lease.release({ compileMs: 1000 });
+      await settled();
+      assert.equal(granted.length, before + 1);
+      order.push(granted.at(-1)!.id);
+      for (const m of pool.members()) assert.ok(m.compiles <= 2, `${m.name} runs ${m.compiles} compiles`);
+    }
+    assert.deepEqual(order, [4, 5, 6]);
+    assert.equal(pool.queued, 0);
+  });
+
+  test('a compile that waits past queueTimeout gets 503 RM_QUEUE_TIMEOUT with a Retry-After in the configured range', async () => {
+    const { pool, clock } = setup(slotted({ slots: 1, members: ['a'], capacity: { queueTimeout: 30_000, retryAfter: { min: 20, max: 40 } } }));
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    const failed: { id: number; err: Error }[] = [];
+    request(pool, 4, granted, failed);
+    await settled();
+    clock.advance(29_999);
+    await settled();
+    assert.equal(failed.length, 0);
+    clock.advance(1);
+    await settled();
+    assert.equal(failed.length, 3);
+    for (const f of failed) {
+      assert.ok(f.err instanceof RingmasterError && f.err.code === 'RM_QUEUE_TIMEOUT', String(f.err));
+      const retryAfter = f.err.details?.retryAfter as number;
+      assert.ok(retryAfter >= 20 && retryAfter <= 40, `retryAfter ${retryAfter}`);
+    }
+    assert.equal(pool.queued, 0);
+    // A slot freed after the deadline goes to nobody that already gave up.
+    granted[0]!.grant.lease.release();
+    await settled();
+    assert.equal(granted.length, 1);
+    assert.equal(pool.member('a')!.compiles, 0);
+  });
+
+  test('a full queue answers 503 RM_QUEUE_FULL at once; Retry-After values are spread, not one number', async () => {
+    const { pool } = setup(slotted({ slots: 1, members: ['a'], capacity: { maxQueue: 2, retryAfter: { min: 10, max: 300 } } }));
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    const failed: { id: number; err: Error }[] = [];
+    request(pool, 40, granted, failed);
+    await settled();
+    assert.equal(granted.length, 1);
+    assert.equal(pool.queued, 2);
+    assert.equal(failed.length, 37);
+    const values = failed.map((f) => {
+      assert.ok(f.err instanceof RingmasterError && f.err.code === 'RM_QUEUE_FULL');
+      return f.err.details?.retryAfter as number;
+    });
+    assert.ok(values.every((v) => v >= 10 && v <= 300));
+    assert.ok(new Set(values).size > 20, `only ${new Set(values).size} distinct Retry-After values`);
+  });
+
+  test('other requests do not wait behind compiles: select still finds a member whose slots are all busy', async () => {
+    const { pool } = setup(slotted({ slots: 1, members: ['a'] }));
+    request(pool, 3, []);
+    await settled();
+    assert.equal(pool.queued, 2);
+    assert.equal(pool.select({})?.name, 'a');
+  });
+
+  test('slow start: a member back from unhealthy ramps from one slot to all over slowStart, and the queue is served as slots open', async () => {
+    const spec = poolSpec({ active: { enabled: true, interval: 1000, rise: 1, fall: 1 }, policy: 'least-time', members: [memberSpec('a')], capacity: { compileSlots: 4, slowStart: 40_000 } });
+    const { pool, clock, probe } = setup(spec);
+    await settled();
+    assert.equal(pool.member('a')!.health, 'healthy');
+    probe.set('a', { ok: false, reason: 'connection refused' });
+    await advance(clock, 1000);
+    assert.equal(pool.member('a')!.health, 'unhealthy');
+    // Nothing eligible: no queueing, the caller answers 503 RM_POOL_UNAVAILABLE.
+    assert.equal(await pool.acquireCompile({}), undefined);
+    probe.set('a', { ok: true });
+    await advance(clock, 1000);
+    assert.equal(pool.member('a')!.health, 'healthy');
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 4, granted);
+    await settled();
+    assert.equal(granted.length, 1, 'one slot right after coming back');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 1, 'a quarter of the way: floor(4 × 0.25) = 1 slot');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 2, 'half way: 2 slots');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 3);
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 4);
+    assert.equal(pool.member('a')!.compiles, 4);
+    assert.equal(pool.snapshot().members[0]!.usableSlots, 4);
+  });
+
+  test('a member added to a running pool ramps up; the ones it joins keep their full share', () => {
+    const spec = slotted({ slots: 4, members: ['a'], capacity: { slowStart: 60_000 } });
+    const { pool, clock } = setup(spec);
+    pool.update({ ...spec, members: [memberSpec('a'), memberSpec('b')] });
+    const snap = pool.snapshot();
+    assert.deepEqual(snap.members.map((m) => [m.name, m.usableSlots]), [['a', 4], ['b', 1]]);
+    clock.advance(30_000);
+    assert.equal(pool.snapshot().members[1]!.usableSlots, 2);
+  });
+
+  test('the JRuby count a member reports sets its slots, unless the member sets its own', async () => {
+    const spec = poolSpec({ active: { enabled: true }, policy: 'least-time', members: [memberSpec('a'), memberSpec('b', { compileSlots: 1 })], capacity: { slowStart: 0 } });
+    const { pool, probe } = setup(spec);
+    probe.set('a', { ok: true, jrubies: 3 });
+    probe.set('b', { ok: true, jrubies: 8 });
+    pool.stop();
+    pool.start();
+    await settled();
+    const members = Object.fromEntries(pool.snapshot().members.map((m) => [m.name, [m.compileSlots, m.slotsFrom]]));
+    assert.deepEqual(members, { a: [3, 'reported'], b: [1, 'member'] });
+    request(pool, 6, []);
+    await settled();
+    assert.deepEqual(running(pool), { a: 3, b: 1 });
+    assert.equal(pool.queued, 2);
+  });
+
+  test('draining a member sends no new compile to it, lets its running compiles finish, and idle() resolves once they did', async () => {
+    const { pool } = setup(slotted({ slots: 2 }));
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 4, granted);
+    await settled();
+    pool.setDraining('a', true);
+    const onA = granted.filter((g) => g.grant.member.name === 'a');
+    assert.equal(onA.length, 2);
+    let idle = false;
+    void pool.member('a')!.idle().then(() => (idle = true));
+    request(pool, 2, granted, [], 100);
+    await settled();
+    // The new ones wait for b (a has free slots only after its compiles end, and it is draining).
+    onA[0]!.grant.lease.release();
+    await settled();
+    assert.equal(pool.member('a')!.compiles, 1, 'a freed slot on a draining member is not reused');
+    assert.equal(pool.queued, 2);
+    assert.equal(idle, false, 'still one compile running on a');
+    onA[1]!.grant.lease.release();
+    await settled();
+    assert.equal(idle, true);
+    granted.find((g) => g.grant.member.name === 'b')!.grant.lease.release();
+    await settled();
+    assert.equal(granted.at(-1)!.grant.member.name, 'b');
+  });
+
+  test('compiles that wait when every member goes away are answered 503 RM_POOL_UNAVAILABLE, not left to time out', async () => {
+    const { pool } = setup(slotted({ slots: 1, members: ['a'] }));
+    const failed: { id: number; err: Error }[] = [];
+    request(pool, 3, [], failed);
+    await settled();
+    pool.setDraining('a', true);
+    await settled();
+    assert.deepEqual(failed.map((f) => (f.err as RingmasterError).code), ['RM_POOL_UNAVAILABLE', 'RM_POOL_UNAVAILABLE']);
+  });
+
+  test('an agent that goes away while its compile waits leaves the queue', async () => {
+    const { pool } = setup(slotted({ slots: 1, members: ['a'] }));
+    const first = await pool.acquireCompile({});
+    const gone = new AbortController();
+    const waiting = pool.acquireCompile({ signal: gone.signal });
+    assert.equal(pool.queued, 1);
+    gone.abort();
+    await assert.rejects(waiting, /went away/);
+    assert.equal(pool.queued, 0);
+    first!.lease.release();
+    assert.equal(pool.member('a')!.compiles, 0);
+  });
+
+  test('least-time gives a compiler twice as fast about twice the compiles', async () => {
+    const spec = slotted({ slots: 4, members: ['fast', 'slow'] });
+    const { pool, clock } = setup(spec);
+    const speed: Record<string, number> = { fast: 1000, slow: 2000 };
+    const done: Record<string, number> = { fast: 0, slow: 0 };
+    // 12 agents in closed loops for 200 s of simulated time (more than the 8 slots, as at full load); each compile ends after its member's time.
+    const loop = async (): Promise<void> => {
+      while (clock.now() < 200_000) {
+        const grant = await pool.acquireCompile({});
+        assert.ok(grant);
+        const ms = speed[grant.member.name]!;
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+        done[grant.member.name]!++;
+        grant.lease.release({ compileMs: ms });
+      }
+    };
+    const loops = Array.from({ length: 12 }, () => loop());
+    await advance(clock, 210_000, 250);
+    await Promise.all(loops);
+    const ratio = done.fast! / done.slow!;
+    assert.ok(ratio > 1.6 && ratio < 2.6, `fast ${done.fast} slow ${done.slow}`);
+  });
+});
