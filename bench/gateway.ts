@@ -13,14 +13,15 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendTag, type BackendCommand, type BackendReply, type BackendStats } from './lib/gateway-backend.ts';
-import { ensurePackages, startHaproxy, startNginx, type Door, type TlsFiles } from './lib/gateway-doors.ts';
-import type { Identity, LoadJob } from './lib/gateway-load.ts';
+import { ensurePackages, startHaproxy, startNginx, type Door } from './lib/gateway-doors.ts';
+import type { LoadJob } from './lib/gateway-load.ts';
 import type { RelayReply, RelayStart } from './lib/gateway-node-relay.ts';
 import { probe, runLoad, type Measured } from './lib/gateway-measure.ts';
 import { forkScript, nextMessage, waitForQuiet } from './lib/gateway-procs.ts';
 import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
 import { makeTempDir } from '../test/helpers/puppet.ts';
-import { repoRoot, startRingmaster, type Ringmaster } from '../test/helpers/ringmaster.ts';
+import { repoRoot, type Ringmaster } from '../test/helpers/ringmaster.ts';
+import { startBenchRingmaster } from './lib/bench-setup.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const { values: args } = parseArgs({
@@ -74,28 +75,10 @@ try {
   // ringmaster's CA issues every certificate of the run, so all four front doors present the
   // same server certificate and verify the same agent certificates (RSA-2048).
   log(`starting ringmaster (backend http://127.0.0.1:${httpPort})`);
-  rm = await startRingmaster({
-    prepare: async ({ configFile }) => {
-      const config = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
-      config.pools = { compilers: { members: [{ name: 'b1', url: `http://127.0.0.1:${httpPort}` }], healthCheck: { active: { enabled: false } } } };
-      await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
-    },
-  });
+  const setup = await startBenchRingmaster(tmp, httpPort);
+  rm = setup.ringmaster;
   const ringmaster = rm;
-  const names = Array.from({ length: 4 }, (_, i) => `agent-${i}.bench.test`);
-  for (const name of names) {
-    const r = await ringmaster.cli(['ca', 'generate', name]);
-    if (r.code !== 0) throw new Error(`ringmaster ca generate ${name} exited ${r.code}: ${r.stderr}`);
-  }
-  const ssl = ringmaster.paths.sslDir;
-  const pem = (...p: string[]): Promise<string> => readFile(join(ssl, ...p), 'utf8');
-  const identities: Identity[] = await Promise.all(names.map(async (n) => ({ cert: await pem('certs', `${n}.pem`), key: await pem('private_keys', `${n}.pem`) })));
-  const ca = await readFile(ringmaster.paths.caCert, 'utf8');
-  const crl = await readFile(ringmaster.paths.caCrl, 'utf8');
-  const serverChain = `${(await pem('certs', 'ringmaster.test.pem')).trim()}\n${ca}`;
-  const serverKey = await pem('private_keys', 'ringmaster.test.pem');
-  const tlsFiles: TlsFiles = { serverChain: join(tmp, 'server-chain.pem'), serverKey: join(tmp, 'server-key.pem'), ca: join(tmp, 'ca.pem'), crl: join(tmp, 'crl.pem') };
-  await Promise.all([writeFile(tlsFiles.serverChain, serverChain), writeFile(tlsFiles.serverKey, serverKey, { mode: 0o600 }), writeFile(tlsFiles.ca, ca), writeFile(tlsFiles.crl, crl)]);
+  const { identities, ca, crl, serverChain, serverKey, tlsFiles } = setup;
   const httpsPort = await ask({ op: 'tls', tls: { key: serverKey, cert: serverChain, ca, crl } }, (m) => (m.op === 'tls' ? m.httpsPort : undefined));
   const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 

@@ -90,7 +90,9 @@ function startForeground(name: string, version: string, bin: string, args: reado
  * would add handshakes to a keep-alive run), and buffers that hold a catalog and the facts in
  * memory instead of temporary files.
  */
-export async function startNginx(dir: string, tls: TlsFiles, backendHttpPort: number): Promise<Door> {
+export type NginxOptions = { workerConnections?: number; keepaliveTimeout?: string };
+
+export async function startNginx(dir: string, tls: TlsFiles, backendHttpPort: number, o: NginxOptions = {}): Promise<Door> {
   await mkdir(join(dir, 'temp'), { recursive: true });
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
@@ -101,7 +103,7 @@ export async function startNginx(dir: string, tls: TlsFiles, backendHttpPort: nu
 worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 4096; }
+events { worker_connections ${o.workerConnections ?? 4096}; }
 http {
   access_log off;
   client_body_temp_path ${join(dir, 'temp', 'body')};
@@ -109,7 +111,7 @@ http {
   fastcgi_temp_path ${join(dir, 'temp', 'fastcgi')};
   uwsgi_temp_path ${join(dir, 'temp', 'uwsgi')};
   scgi_temp_path ${join(dir, 'temp', 'scgi')};
-  keepalive_timeout 65s;
+  keepalive_timeout ${o.keepaliveTimeout ?? '65s'};
   keepalive_requests 10000000;
   upstream compilers {
     server 127.0.0.1:${backendHttpPort};

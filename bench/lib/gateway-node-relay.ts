@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { MemberConnections } from '../../src/upstream/connections.ts';
 
-export type RelayStart = { op: 'start'; backendUrl: string; key: string; cert: string; ca: string; crl: string };
+export type RelayStart = { op: 'start'; backendUrl: string; key: string; cert: string; ca: string; crl: string; keepAliveTimeoutMs?: number };
 export type RelayReply = { op: 'listening'; port: number };
 
 const encoded = new WeakMap<TLSSocket, Record<string, string>>();
@@ -27,7 +27,7 @@ function identity(socket: TLSSocket): Record<string, string> {
 
 function start(m: RelayStart): Promise<number> {
   const upstream = new MemberConnections(m.backendUrl, { connectTimeoutMs: 5_000, keepAliveMs: 60_000, tls: { verify: false, ca: [], serverName: undefined, client: undefined } });
-  const server: Server = createServer({ key: m.key, cert: m.cert, ca: m.ca, crl: m.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', keepAliveTimeout: 60_000 }, (req, res) => {
+  const server: Server = createServer({ key: m.key, cert: m.cert, ca: m.ca, crl: m.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', keepAliveTimeout: m.keepAliveTimeoutMs ?? 60_000 }, (req, res) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && name !== 'connection' && name !== 'host') headers[name] = value;
     Object.assign(headers, identity(req.socket as TLSSocket));

@@ -113,6 +113,28 @@ export function treeCpuMs(pid: number): number {
   return (ticks * 1000) / clockTicks();
 }
 
+/** Resident memory (VmRSS, KiB) of `pid` and every live descendant. */
+export function treeRssKb(pid: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = statOf(Number(entry));
+    if (s) parents.set(Number(entry), s[0]);
+  }
+  let kb = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // The process ended meanwhile.
+    }
+    for (const [child, ppid] of parents) if (ppid === p) stack.push(child);
+  }
+  return kb;
+}
+
 /** CPU milliseconds the whole machine has spent busy (all cores, any process) since boot. */
 export function systemBusyMs(): number {
   const first = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { parseCert, type ParsedCert } from '../ca/x509.ts';
 
@@ -10,6 +11,22 @@ export type Peer =
 
 const cache = new WeakMap<TLSSocket, Peer>();
 
+// Agents open a new connection for every run, always with the same certificate: its parse (and
+// the encoded X-Client-Cert made from it) is kept by fingerprint, so a handshake costs no parse.
+const parsed = new Map<string, ParsedCert>();
+const parsedLimit = 20_000;
+
+function parseOnce(x509: X509Certificate): ParsedCert {
+  const key = x509.fingerprint256;
+  const hit = parsed.get(key);
+  if (hit) return hit;
+  const cert = parseCert(x509.toString());
+  // Oldest first out: a fleet larger than the limit only loses the cache's benefit, not memory.
+  if (parsed.size >= parsedLimit) parsed.delete(parsed.keys().next().value!);
+  parsed.set(key, cert);
+  return cert;
+}
+
 export function peerOf(socket: TLSSocket): Peer {
   const hit = cache.get(socket);
   if (hit) return hit;
@@ -17,7 +34,7 @@ export function peerOf(socket: TLSSocket): Peer {
   let peer: Peer;
   if (!x509) peer = { kind: 'none' };
   else {
-    const cert = parseCert(x509.toString());
+    const cert = parseOnce(x509);
     if (!socket.authorized) {
       const reason = String(socket.authorizationError ?? 'certificate did not verify');
       peer = { kind: 'rejected', reason, certname: cert.commonName };
