@@ -1,4 +1,5 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import type { Clock, TimerHandle } from './lib/clock.ts';
 import { systemRandom, type Random } from './lib/random.ts';
 import { errorMessage, RingmasterError } from './lib/errors.ts';
@@ -11,16 +12,23 @@ import { Listener, type TlsMaterial } from './listener/listener.ts';
 import { Gateway } from './gateway/gateway.ts';
 import type { GatewayConfig, PoolConfig } from './gateway/config.ts';
 import type { UpstreamTls } from './upstream/connections.ts';
+import { RuntimeMembers } from './admin/runtime-members.ts';
+import { startAdmin } from './admin/start.ts';
+import type { AdminServer } from './admin/server.ts';
+import { removeAdminEndpoint } from './runtime-files.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
-// (this one or `ringmaster ca revoke`) wrote it.
+// (this one or `ringmaster ca revoke`) wrote it. The gateway always runs the file's pools with the
+// run-time member changes (admin API, `<stateDir>/members.json`) laid over them.
 
 export type App = {
   ca: CertificateAuthority;
   listeners: Listener[];
   gateway: Gateway;
   created: boolean;
+  /** Where the admin API listens; undefined when it is disabled or could not listen. */
+  adminAddress: AddressInfo | undefined;
   /** Applies changed routes and pools; other sections need a restart and are reported, not applied. */
   reload(next: Config): { applied: ReturnType<Gateway['reload']>; needsRestart: string[] };
   close(deadlineMs?: number): Promise<void>;
@@ -56,10 +64,12 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     serverName: p.upstreamTls.serverName,
     client: p.upstreamTls.clientCert ? { cert: serverCert.certPem, key: serverCert.keyPem } : undefined,
   });
-  const gateway = new Gateway(gatewayConfigOf(config), {
+  const members = await RuntimeMembers.open(config.stateDir, log.child({ component: 'admin' }));
+  const gateway = new Gateway(members.effective(gatewayConfigOf(config)), {
     clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: createCaApi(ca) }, upstreamTls,
   });
   gateway.start();
+  members.attach(gateway);
   const dispatch = (req: Parameters<Gateway['handle']>[0]) => gateway.handle(req);
 
   const listeners = config.listeners.map(
@@ -68,13 +78,25 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
       maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => ca.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
     }),
   );
+  // Before the agents' listeners, so that once "listening" is logged the admin port is known too.
+  const admin: AdminServer | undefined = config.admin.enabled
+    ? await startAdmin({ config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, clock, log: log.child({ component: 'admin' }) })
+    : undefined;
   ca.onChange(() => {
+    admin?.updateTls(material());
     for (const l of listeners) l.updateTls(material());
     log.info({ nextUpdate: ca.crlNextUpdate?.toISOString() }, 'CRL reloaded into the listeners');
   });
-  for (const l of listeners) {
-    const a = await l.listen();
-    log.info({ listener: l.name, address: a.address, port: a.port }, 'listening');
+  try {
+    for (const l of listeners) {
+      const a = await l.listen();
+      log.info({ listener: l.name, address: a.address, port: a.port }, 'listening');
+    }
+  } catch (err) {
+    // A failed start must not leave the admin API holding the process open.
+    if (admin) await admin.close(0);
+    await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
+    throw err;
   }
 
   // A revocation by the CLI lands in ca_crl.pem; notice it at once (watch) or within a second (poll).
@@ -108,11 +130,12 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     listeners,
     gateway,
     created,
+    adminAddress: admin?.address(),
     reload(next) {
       const needsRestart = Object.keys({ ...current, ...next }).filter(
         (k) => !reloadable.has(k) && JSON.stringify((current as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]),
       );
-      const applied = gateway.reload(gatewayConfigOf(next));
+      const applied = gateway.reload(members.effective(gatewayConfigOf(next)));
       current = { ...next, ...Object.fromEntries(needsRestart.map((k) => [k, (current as Record<string, unknown>)[k]])) };
       return { applied, needsRestart };
     },
@@ -121,8 +144,13 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
       watcher?.close();
       pollTimer?.cancel();
       crlTimer?.cancel();
+      if (admin) {
+        await admin.close(Math.min(deadlineMs, 2000));
+        await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
+      }
       await Promise.all(listeners.map((l) => l.close(deadlineMs)));
       await gateway.stop();
+      await members.settled();
     },
   };
 }

@@ -238,6 +238,16 @@ const route = z.strictObject({
     .prefault({}),
 });
 
+// ---- the admin API: pools, member drain, members added at run time ----
+
+const admin = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the admin API (`/admin/v1/`: pools, member drain and enable, members added at run time) that `ringmaster member` uses. Changing this section needs a restart.'),
+  address: z.string().min(1).default('127.0.0.1').describe('Address the admin API binds. Loopback by default: the CLI on this host.'),
+  port: z.number().int().min(0).max(65535).default(8150).describe('TCP port of the admin API (HTTPS); 0 lets the kernel pick one. The CLI finds it in `<stateDir>/admin.json`.'),
+  allow: z.array(z.string().min(1)).default([]).describe("Certnames (`*` globs allowed) admitted besides ringmaster's own certificate and certificates carrying pp_cli_auth."),
+  tokenFile: z.string().optional().describe('A file holding a bearer token (surrounding whitespace ignored) that also admits a request (`Authorization: Bearer <token>`); relative to the config file. Read on each request, so it can be rotated without a restart.'),
+});
+
 export const configSchema = z
   .strictObject({
   stateDir: z.string().optional().describe('Directory holding all state. Default: `./var`, or `--state-dir`.'),
@@ -257,6 +267,7 @@ export const configSchema = z
       drainTimeout: duration('drainTimeout').prefault('60s').describe('On SIGTERM, how long requests in flight may take to finish before their connections are closed.'),
     })
     .prefault({}),
+  admin: admin.prefault({}).describe('The admin API: HTTPS with client certificates verified against the CA, or a bearer token.'),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
@@ -297,3 +308,52 @@ export function defaultHostNames(): string[] {
   const short = h.split('.')[0] ?? h;
   return [...new Set([h, short])];
 }
+
+// ---- admin API inputs and the run-time member file, validated with the same member schema ----
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; problems: ConfigProblem[] };
+
+function check<S extends z.ZodType>(schema: S, input: unknown): Checked<z.output<S>> {
+  const result = schema.safeParse(input);
+  if (result.success) return { ok: true, value: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => ({
+      path: issue.path.length === 0 ? '(root)' : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, ''),
+      message: issue.message,
+    })),
+  };
+}
+
+/** `PUT /admin/v1/pools/{pool}/members/{member}`: the member's fields; its name is in the path. `drain` omitted keeps the current state. */
+const adminMemberBody = member.omit({ name: true, drain: true }).extend({ drain: z.boolean().optional() });
+export type AdminMemberBody = z.output<typeof adminMemberBody>;
+export const validateAdminMember = (input: unknown): Checked<AdminMemberBody> => check(adminMemberBody, input);
+
+/** `POST …/drain`: `wait` answers once the member has nothing in flight, or after `timeout`. */
+const drainRequest = z.strictObject({
+  wait: z.boolean().default(false),
+  timeout: duration('timeout').prefault('10m').refine((ms) => ms > 0 && ms <= 86_400_000, 'timeout: between 1ms and 24h'),
+});
+export type DrainRequest = z.output<typeof drainRequest>;
+export const validateDrainRequest = (input: unknown): Checked<DrainRequest> => check(drainRequest, input ?? {});
+
+/**
+ * `<stateDir>/members.json`: members added at run time (whole member entries) and drain
+ * decisions on the file's members, each with the file's `drain` value it was made against.
+ */
+const memberOverlay = z.strictObject({
+  version: z.literal(1),
+  pools: z.record(
+    name,
+    z.strictObject({
+      members: z.array(member).default([]),
+      drain: z.record(name, z.strictObject({ draining: z.boolean(), config: z.boolean() })).default({}),
+    }),
+  ),
+});
+export type MemberOverlay = z.output<typeof memberOverlay>;
+export const validateMemberOverlay = (input: unknown): Checked<MemberOverlay> => check(memberOverlay, input);
+
+/** Pool and member names as the schema allows them. */
+export const isName = (value: string): boolean => name.safeParse(value).success;

@@ -58,6 +58,15 @@ export const errorCodes = {
   RM_NOT_RUNNING: { status: 503, summary: 'A command needs the running ringmaster (pid file in the state directory) and none is running.' },
   RM_RELOAD_FAILED: { status: 500, summary: 'A reload was refused (invalid configuration, or a change that needs a restart); the running configuration is kept.' },
 
+  // the admin API and run-time members
+  RM_ADMIN_AUTH_REQUIRED: { status: 401, summary: 'An admin API request came with neither a client certificate nor a bearer token.' },
+  RM_ADMIN_TOKEN_INVALID: { status: 401, summary: 'An admin API bearer token does not match admin.tokenFile (or no token file is configured).' },
+  RM_ADMIN_BAD_REQUEST: { status: 400, summary: 'An admin API request body or name is invalid (not JSON, unknown field, bad URL or number); the message lists every problem.' },
+  RM_ADMIN_MEMBER_IN_CONFIG: { status: 409, summary: 'The member is defined in the configuration file; change it there and reload (drain and enable work on it at run time).' },
+  RM_ADMIN_DRAIN_TIMEOUT: { status: 504, summary: 'A drain with wait: the member still had requests in flight when the timeout passed; it stays draining.' },
+  RM_ADMIN_UNAVAILABLE: { status: 503, summary: 'The admin API is not available: admin.enabled is false, its listener could not start (logged at start), or it cannot be reached.' },
+  RM_MEMBERS_FILE_INVALID: { status: 500, summary: '`<stateDir>/members.json` (members added and drains set at run time) cannot be read or is not valid; fix or remove it.' },
+
   // command line
   RM_CLI_USAGE: { status: 400, summary: 'A command was called with invalid arguments.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

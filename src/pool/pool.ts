@@ -252,6 +252,8 @@ export class Pool {
     const member = this.#byName.get(memberName);
     if (!member) return false;
     if (member.setDraining(draining)) {
+      // A drain usually surrounds a restart: the member comes back cold and ramps up.
+      if (!draining) member.setReadySince(this.#deps.clock.now());
       this.#deps.log.info({ pool: this.name, member: memberName, draining }, draining ? 'member draining' : 'member no longer draining');
       this.#emit({ type: 'draining', pool: this.name, member: memberName, draining });
       this.#serveQueue();

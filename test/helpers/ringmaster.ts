@@ -24,6 +24,8 @@ export type RingmasterOptions = {
   routes?: ConfigInput['routes'];
   defaultRoutes?: ConfigInput['defaultRoutes'];
   shutdown?: ConfigInput['shutdown'];
+  /** Merged over the test default: the admin API on 127.0.0.1 and a kernel-picked port. */
+  admin?: ConfigInput['admin'];
   startTimeoutMs?: number;
   /** Runs after the config is written and before serve starts, e.g. `ringmaster ca import`. */
   prepare?: (p: { configFile: string; stateDir: string }) => Promise<void>;
@@ -43,6 +45,8 @@ export function testConfig(stateDir: string, o: RingmasterOptions = {}): ConfigI
     ...(o.routes ? { routes: o.routes } : {}),
     ...(o.defaultRoutes !== undefined ? { defaultRoutes: o.defaultRoutes } : {}),
     ...(o.shutdown ? { shutdown: o.shutdown } : {}),
+    // Never the fixed default port: tests run side by side and next to a real ringmaster.
+    admin: { address: '127.0.0.1', port: 0, ...o.admin },
     // The port is read from the info-level "listening" line, so the level stays at info.
     log: { level: 'info' },
   };
@@ -59,6 +63,8 @@ export type Ringmaster = {
   configFile: string;
   /** The port of the current serve process; it changes after a restart. */
   readonly port: number;
+  /** The admin API port of the current serve process, once it logged it (before "listening"). */
+  readonly adminPort: number | undefined;
   readonly pid: number | undefined;
   paths: { caDir: string; caCert: string; caCrl: string; hostCrl: string; sslDir: string };
   cli(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
@@ -99,6 +105,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
   await writeFile(configFile, `${JSON.stringify(testConfig(stateDir, o), null, 2)}\n`);
   let output = '';
   let port = 0;
+  let adminPort: number | undefined;
   let current: Running | undefined;
 
   const keep = (text: string): void => {
@@ -117,6 +124,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
     current = running;
     let listening: number | undefined;
     let buffered = '';
+    adminPort = undefined;
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       keep(d);
       buffered += d;
@@ -127,6 +135,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
         try {
           const rec = JSON.parse(lineText) as { msg?: unknown; port?: unknown };
           if (rec.msg === 'listening' && typeof rec.port === 'number' && listening === undefined) listening = rec.port;
+          if (rec.msg === 'admin API listening' && typeof rec.port === 'number') adminPort = rec.port;
         } catch {
           // Not a JSON log line; kept in the output for diagnosis.
         }
@@ -171,6 +180,9 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
     configFile,
     get port() {
       return port;
+    },
+    get adminPort() {
+      return adminPort;
     },
     get pid() {
       return current?.child.pid;
