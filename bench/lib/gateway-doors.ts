@@ -55,7 +55,7 @@ export function ensurePackages(log: (line: string) => void): string[] {
   return missing();
 }
 
-function startForeground(name: string, version: string, bin: string, args: readonly string[], port: number): Promise<Door> {
+export function startForeground(name: string, version: string, bin: string, args: readonly string[], port: number): Promise<Door> {
   const child: ChildProcess = spawn(bin, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (d: string): void => {

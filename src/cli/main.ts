@@ -5,6 +5,8 @@ import { registerCa } from './commands/ca.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerCompiler } from './commands/compiler.ts';
 import { registerReload } from './commands/reload.ts';
+import { registerBench } from './commands/bench.ts';
+import { registerMember } from './commands/member.ts';
 import { exitCodes } from './common.ts';
 
 // The `ringmaster` command. One file per command group; this file only wires them and turns
@@ -21,6 +23,8 @@ registerCa(program);
 registerConfig(program);
 registerCompiler(program);
 registerReload(program);
+registerBench(program);
+registerMember(program);
 
 try {
   await program.parseAsync(process.argv);

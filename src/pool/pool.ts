@@ -384,7 +384,16 @@ export class Pool {
     const change = member.recordProbe(result, this.#spec.healthCheck.active);
     if (!change) return;
     // Back from being down: a restarted compiler is cold, so it ramps up (slow start).
-    if (change.from === 'unhealthy' && change.to === 'healthy') member.setReadySince(this.#deps.clock.now());
+    // The probes saw it go down and come back: that is the recovery an ejection waits for, so
+    // the ejection ends now rather than after the rest of its cool-off.
+    if (change.from === 'unhealthy' && change.to === 'healthy') {
+      member.setReadySince(this.#deps.clock.now());
+      if (member.ejectedUntil !== undefined) {
+        member.clearEjection();
+        this.#coolOffTimers.get(member)?.cancel();
+        this.#coolOffTimers.delete(member);
+      }
+    }
     const reason = result.ok ? undefined : result.reason;
     const fields = { pool: this.name, member: member.name, from: change.from, to: change.to, reason };
     if (change.to === 'healthy') this.#deps.log.info(fields, 'member healthy');

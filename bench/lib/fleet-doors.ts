@@ -1,0 +1,128 @@
+// The third-party front doors of the fleet comparison, each in front of the same simulated
+// compilers: HAProxy in TCP mode (the compilers terminate the agents' TLS themselves, as in the
+// Vox Pupuli and PE setups) with `leastconn` or `roundrobin`, and nginx as an L7 proxy with
+// `least_conn`, terminating TLS and passing the identity in X-Client-* headers. Rolling restarts
+// drain through HAProxy's runtime API; nginx (open source) has no drain, so its restart is bare.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import type { FrontDoorFactory } from '../../src/sim/front-door.ts';
+import type { SimIdentity } from '../../src/sim/identities.ts';
+import { freePort } from './gateway-procs.ts';
+import { haproxyBin, nginxBin, packageVersion, startForeground } from './gateway-doors.ts';
+
+export type FleetTls = { caPem: string; caFile: string; serverChainFile: string; serverKeyFile: string; identities: SimIdentity[] };
+
+/** One command on HAProxy's runtime API (a unix socket); resolves with its answer. */
+function haproxyCommand(socket: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection(socket);
+    let out = '';
+    c.setEncoding('utf8').on('data', (d: string) => (out += d));
+    c.on('end', () => resolve(out));
+    c.on('error', reject);
+    c.end(`${command}\n`);
+  });
+}
+
+export function haproxyDoor(dir: string, tls: FleetTls, balance: 'leastconn' | 'roundrobin'): FrontDoorFactory {
+  return async (ctx) => {
+    await mkdir(dir, { recursive: true });
+    const port = await freePort();
+    const socket = join(dir, 'admin.sock');
+    const conf = join(dir, 'haproxy.cfg');
+    await writeFile(
+      conf,
+      `global
+  nbthread 1
+  maxconn 8000
+  stats socket ${socket} mode 600 level admin
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+frontend agents
+  bind 127.0.0.1:${port}
+  default_backend compilers
+backend compilers
+  balance ${balance}
+${ctx.compilers.map((c) => `  server ${c.name} 127.0.0.1:${c.port} check inter 1s fall 2 rise 2`).join('\n')}
+`,
+    );
+    const door = await startForeground('haproxy', `haproxy ${packageVersion('haproxy')}`, haproxyBin, ['-db', '-f', conf], port);
+    return {
+      name: `haproxy-${balance}`,
+      target: { port, servername: 'localhost', ca: tls.caPem },
+      identities: tls.identities,
+      async drain(member: string) {
+        await haproxyCommand(socket, `set server compilers/${member} state drain`);
+        // HAProxy in TCP mode sees connections, not requests: wait until none is open to the member.
+        for (let i = 0; i < 600; i++) {
+          const state = await haproxyCommand(socket, 'show servers conn compilers');
+          const line = state.split('\n').find((l) => l.includes(`compilers/${member} `));
+          const used = Number(line?.trim().split(/\s+/)[4] ?? '0');
+          if (!line || used === 0) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      async enable(member: string) {
+        await haproxyCommand(socket, `set server compilers/${member} state ready`);
+      },
+      stop: () => door.stop(),
+    };
+  };
+}
+
+export function nginxDoor(dir: string, tls: FleetTls): FrontDoorFactory {
+  return async (ctx) => {
+    await mkdir(join(dir, 'temp'), { recursive: true });
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const asRoot = process.getuid?.() === 0 ? 'user root;\n' : '';
+    await writeFile(
+      conf,
+      `${asRoot}daemon off;
+worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} error;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'temp', 'body')};
+  proxy_temp_path ${join(dir, 'temp', 'proxy')};
+  fastcgi_temp_path ${join(dir, 'temp', 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'temp', 'uwsgi')};
+  scgi_temp_path ${join(dir, 'temp', 'scgi')};
+  upstream compilers {
+    least_conn;
+${ctx.compilers.map((c) => `    server 127.0.0.1:${c.port} max_fails=1 fail_timeout=10s;`).join('\n')}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tls.serverChainFile};
+    ssl_certificate_key ${tls.serverKeyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_client_certificate ${tls.caFile};
+    ssl_verify_client optional;
+    client_max_body_size 256m;
+    client_body_buffer_size 64k;
+    location / {
+      proxy_pass http://compilers;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Client-Verify $ssl_client_verify;
+      proxy_set_header X-Client-DN $ssl_client_s_dn;
+      proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+      proxy_buffers 8 16k;
+      proxy_read_timeout 600s;
+    }
+  }
+}
+`,
+    );
+    const door = await startForeground('nginx', `nginx ${packageVersion('nginx-light', 'nginx')}`, nginxBin, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], port);
+    return { name: 'nginx-least_conn', target: { port, servername: 'localhost', ca: tls.caPem }, identities: tls.identities, stop: () => door.stop() };
+  };
+}

@@ -1,0 +1,261 @@
+import { Agent } from 'node:https';
+import type { ClientRequest } from 'node:http';
+import type { Clock, TimerHandle } from '../lib/clock.ts';
+import type { Random } from '../lib/random.ts';
+import { RingmasterError } from '../lib/errors.ts';
+import { failureOf, retryAfterMs, send, type AgentTarget, type Exchange } from './agent-http.ts';
+import type { SimIdentity } from './identities.ts';
+import { catalogForm, catalogFormPrefix, factsJson, reportBody, uuidFrom } from './payloads.ts';
+
+// Simulated Puppet agents: each does a real agent run (pluginsync, catalog, file metadata,
+// report) over mutual TLS on one kept-alive connection, every run interval after a random splay,
+// honouring Retry-After as Puppet does. Their schedule runs on the injected clock and ends by
+// itself (a duration, a number of runs); `stop` ends it early.
+
+export type AgentFleetOptions = {
+  target: AgentTarget;
+  /** Agent i presents identities[i mod identities.length]. */
+  identities: SimIdentity[];
+  agents: number;
+  /** Puppet runinterval. */
+  intervalMs: number;
+  /** First runs start at random within this (Puppet splay/splaylimit). */
+  splayMs: number;
+  /** No run starts later than this after the start. */
+  durationMs?: number;
+  /** Runs per agent at most. */
+  runsPerAgent?: number;
+  /** Longest wait for one Retry-After. Default: intervalMs, as Puppet sleeps min(Retry-After, runinterval). */
+  maxRetryAfterMs?: number;
+  /** Retry-After answers followed per request before the run fails (Puppet retry_limit). Default 100. */
+  retryLimit?: number;
+  /** A request not answered within this fails the run (Puppet http_read_timeout). Default 10 minutes. */
+  requestTimeoutMs?: number;
+  /** Size of each node's facts. Default 15,000 bytes. */
+  factsBytes?: number;
+  puppetVersion?: string;
+};
+
+export type AgentFleetDeps = { clock: Clock; random: Random };
+
+export type RunRecord = {
+  agent: number;
+  certname: string;
+  /** 1 for the agent's first run. */
+  run: number;
+  start: number;
+  end: number;
+  ok: boolean;
+  /** Why the run failed: `<step>: <cause>`, e.g. `catalog: HTTP 503 without Retry-After`, `pluginsync: ECONNREFUSED`. */
+  reason?: string;
+  /** The catalog request that succeeded, from sending it to the last byte of the catalog. */
+  catalogMs?: number;
+  /** The same, with the Retry-After waits and attempts before it. */
+  catalogTotalMs?: number;
+  /** X-Sim-Compiler of the catalog response. */
+  compiler?: string;
+  retryAfterWaits: number;
+  retryAfterWaitMs: number;
+};
+
+type RunContext = { http: Agent; identity: SimIdentity; retryAfterWaits: number; retryAfterWaitMs: number };
+
+class StepFailure extends Error {}
+const stopped = Symbol('stopped');
+
+const pluginsyncPath = '/puppet/v3/file_metadatas/plugins?recurse=false&links=manage&checksum_type=sha256&source_permissions=ignore&environment=production';
+const metadataFiles = ['sim/files/motd', 'sim/files/sshd_config', 'sim/files/ntp.conf'];
+
+export class AgentFleet {
+  readonly records: RunRecord[] = [];
+  /** Resolves once no agent has a run in progress or to come. */
+  readonly done: Promise<void>;
+  #o: AgentFleetOptions;
+  #clock: Clock;
+  #random: Random;
+  #startedAt: number;
+  #timers = new Set<{ cancel(): void }>();
+  #requests = new Set<ClientRequest>();
+  #active = 0;
+  #waiting = 0;
+  #stopped = false;
+  #forms = new Map<string, string>();
+  #listeners: ((r: RunRecord) => void)[] = [];
+  #resolveDone: () => void = () => undefined;
+
+  private constructor(options: AgentFleetOptions, deps: AgentFleetDeps) {
+    if (options.durationMs === undefined && options.runsPerAgent === undefined) {
+      throw new RingmasterError('RM_CONFIG_INVALID', 'simulated agents need a duration or a number of runs, or they would never stop');
+    }
+    if (options.identities.length === 0) throw new RingmasterError('RM_CONFIG_INVALID', 'simulated agents need at least one identity');
+    if (!(options.intervalMs > 0)) throw new RingmasterError('RM_CONFIG_INVALID', `the run interval must be positive, not ${options.intervalMs}`);
+    this.#o = options;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#startedAt = deps.clock.now();
+    this.done = new Promise<void>((resolve) => (this.#resolveDone = resolve));
+  }
+
+  /** Schedules every agent's first run within the splay. */
+  static start(options: AgentFleetOptions, deps: AgentFleetDeps): AgentFleet {
+    const fleet = new AgentFleet(options, deps);
+    for (let i = 0; i < options.agents; i++) fleet.#schedule(i, 1, fleet.#startedAt + Math.floor(deps.random.next() * options.splayMs));
+    fleet.#settle();
+    return fleet;
+  }
+
+  /** Runs in progress. */
+  get running(): number {
+    return this.#active;
+  }
+
+  onRun(listener: (r: RunRecord) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Ends the simulation now: no more runs, requests in flight destroyed; unfinished runs are not recorded. */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) t.cancel();
+    this.#timers.clear();
+    for (const r of this.#requests) r.destroy();
+    this.#requests.clear();
+    this.#waiting = 0;
+    this.#settle();
+    return this.done;
+  }
+
+  #schedule(agent: number, run: number, at: number): void {
+    const last = this.#o.durationMs === undefined ? Infinity : this.#startedAt + this.#o.durationMs;
+    if (this.#stopped || at > last || run > (this.#o.runsPerAgent ?? Infinity)) return;
+    this.#waiting += 1;
+    this.#after(at - this.#clock.now(), () => {
+      this.#waiting -= 1;
+      this.#active += 1;
+      void this.#run(agent, run).then((record) => {
+        this.#active -= 1;
+        if (record === stopped) return this.#settle();
+        this.records.push(record);
+        for (const l of this.#listeners) l(record);
+        // Puppet's scheduler starts the next run an interval after the last one started, or at once if that run took longer.
+        this.#schedule(agent, run + 1, Math.max(record.start + this.#o.intervalMs, record.end));
+        this.#settle();
+      });
+    });
+  }
+
+  #settle(): void {
+    if (this.#active === 0 && this.#waiting === 0) this.#resolveDone();
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const entry = { cancel: () => handle.cancel() };
+    const handle: TimerHandle = this.#clock.setTimeout(() => {
+      this.#timers.delete(entry);
+      fn();
+    }, Math.max(0, ms));
+    this.#timers.add(entry);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const entry = { cancel: () => { handle.cancel(); resolve(); } };
+      const handle: TimerHandle = this.#clock.setTimeout(() => {
+        this.#timers.delete(entry);
+        resolve();
+      }, Math.max(0, ms));
+      this.#timers.add(entry);
+    });
+  }
+
+  #form(identity: SimIdentity): string {
+    let prefix = this.#forms.get(identity.certname);
+    if (prefix === undefined) {
+      prefix = catalogFormPrefix(factsJson(identity.certname, this.#o.factsBytes ?? 15_000));
+      this.#forms.set(identity.certname, prefix);
+    }
+    return prefix;
+  }
+
+  async #run(agent: number, run: number): Promise<RunRecord | typeof stopped> {
+    const identity = this.#o.identities[agent % this.#o.identities.length]!;
+    const { certname } = identity;
+    const start = this.#clock.now();
+    // Puppet closes its connection pool at the end of every run, so each run has a connection of its own.
+    const ctx: RunContext = { http: new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }), identity, retryAfterWaits: 0, retryAfterWaitMs: 0 };
+    const uuid = uuidFrom(this.#random);
+    const record: RunRecord = { agent, certname, run, start, end: start, ok: false, retryAfterWaits: 0, retryAfterWaitMs: 0 };
+    const env = 'environment=production';
+    try {
+      await this.#exchange(ctx, 'pluginsync', 'GET', pluginsyncPath);
+      const catalogStart = this.#clock.now();
+      const catalog = await this.#exchange(ctx, 'catalog', 'POST', `/puppet/v3/catalog/${certname}?${env}`, {
+        body: catalogForm(this.#form(identity), uuid), contentType: 'application/x-www-form-urlencoded', accept: 'application/vnd.puppet.rich+json, application/json',
+      });
+      const compiler = catalog.headers['x-sim-compiler'];
+      Object.assign(record, { catalogMs: catalog.ms, catalogTotalMs: this.#clock.now() - catalogStart, ...(typeof compiler === 'string' ? { compiler } : {}) });
+      const files = 2 + Math.floor(this.#random.next() * 2);
+      for (let f = 0; f < files; f++) {
+        await this.#exchange(ctx, 'file_metadata', 'GET', `/puppet/v3/file_metadata/modules/${metadataFiles[f]}?links=manage&checksum_type=sha256&source_permissions=ignore&${env}`);
+      }
+      await this.#exchange(ctx, 'report', 'PUT', `/puppet/v3/report/${certname}?${env}`, { body: this.#report(certname, uuid, 'changed'), contentType: 'application/json' });
+      record.ok = true;
+    } catch (err) {
+      if (this.#stopped) return stopped;
+      record.reason = err instanceof StepFailure ? err.message : `run: ${failureOf(err)}`;
+      // Puppet sends a report after a failed run too; whether it arrives does not change the outcome.
+      if (!record.reason.startsWith('report:')) {
+        await this.#exchange(ctx, 'report', 'PUT', `/puppet/v3/report/${certname}?${env}`, { body: this.#report(certname, uuid, 'failed'), contentType: 'application/json' }).catch(() => undefined);
+      }
+      if (this.#stopped) return stopped;
+    } finally {
+      ctx.http.destroy();
+    }
+    record.end = this.#clock.now();
+    record.retryAfterWaits = ctx.retryAfterWaits;
+    record.retryAfterWaitMs = ctx.retryAfterWaitMs;
+    return record;
+  }
+
+  #report(certname: string, uuid: string, status: 'changed' | 'failed'): string {
+    return reportBody({ certname, transactionUuid: uuid, status, time: this.#clock.now() });
+  }
+
+  /** One request with Puppet's Retry-After handling; resolves on 2xx, throws a StepFailure otherwise. */
+  async #exchange(ctx: RunContext, step: string, method: string, path: string, o: { body?: string; contentType?: string; accept?: string } = {}): Promise<Exchange & { ms: number }> {
+    const headers: Record<string, string> = {
+      'X-Puppet-Version': this.#o.puppetVersion ?? '8.10.0', 'User-Agent': `Puppet/${this.#o.puppetVersion ?? '8.10.0'} Ruby/3.2.5-p208 (x86_64-linux)`,
+      Accept: o.accept ?? 'application/json',
+    };
+    if (o.contentType) headers['Content-Type'] = o.contentType;
+    for (let answered = 0; ; answered++) {
+      if (this.#stopped) throw new StepFailure(`${step}: stopped`);
+      const t0 = this.#clock.now();
+      let res: Exchange;
+      try {
+        res = await send({
+          agent: ctx.http, target: this.#o.target, identity: ctx.identity, method, path, headers, body: o.body, timeoutMs: this.#o.requestTimeoutMs ?? 600_000,
+          track: (req) => {
+            this.#requests.add(req);
+            return () => this.#requests.delete(req);
+          },
+        });
+      } catch (err) {
+        throw new StepFailure(`${step}: ${failureOf(err)}`);
+      }
+      const ms = this.#clock.now() - t0;
+      if (res.status === 503 || res.status === 429) {
+        const wait = retryAfterMs(res.headers['retry-after'], this.#clock.now());
+        if (wait === undefined) throw new StepFailure(`${step}: HTTP ${res.status} without Retry-After`);
+        if (answered >= (this.#o.retryLimit ?? 100)) throw new StepFailure(`${step}: too many Retry-After answers`);
+        const capped = Math.min(wait, this.#o.maxRetryAfterMs ?? this.#o.intervalMs);
+        ctx.retryAfterWaits += 1;
+        ctx.retryAfterWaitMs += capped;
+        await this.#sleep(capped);
+        continue;
+      }
+      if (res.status < 200 || res.status >= 300) throw new StepFailure(`${step}: HTTP ${res.status}`);
+      return { ...res, ms };
+    }
+  }
+}
