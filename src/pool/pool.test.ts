@@ -167,6 +167,27 @@ describe('passive health', () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
+  test('an ejection ends early once the probes saw the member go down and come back (a restart)', async () => {
+    const spec = poolSpec({ active: { enabled: true, interval: 1000, rise: 1, fall: 1 }, passive: { coolOff: 60_000 } });
+    const { pool, m, clock, probe } = setup(spec);
+    pool.start();
+    await settled();
+    pool.recordFailure(m('a'), { kind: 'connect' });
+    assert.equal(ineligibleReason(m('a'), clock.now()), 'ejected');
+    probe.set('a', { ok: false, reason: 'connection refused' });
+    await advance(clock, 1000);
+    assert.equal(m('a').health, 'unhealthy');
+    probe.set('a', { ok: true });
+    await advance(clock, 1000);
+    assert.equal(m('a').health, 'healthy');
+    assert.equal(ineligibleReason(m('a'), clock.now()), undefined, 'back at 2 s, not after the 60 s cool-off');
+    // Probes that never saw it down do not lift an ejection: it waits out its cool-off.
+    pool.recordFailure(m('b'), { kind: 'connect' });
+    await advance(clock, 5000);
+    assert.equal(ineligibleReason(m('b'), clock.now()), 'ejected');
+    pool.stop();
+  });
+
   test('statuses not in the list, and any failure with passive checks off, do not eject', () => {
     const { pool, m, clock } = setup();
     for (const status of [500, 503, 404]) pool.recordFailure(m('a'), { kind: 'status', status });
