@@ -8,6 +8,8 @@ type JsonSchema = {
   description?: string;
   default?: unknown;
   properties?: Record<string, JsonSchema>;
+  /** A record (pools by name): its entries' schema. */
+  additionalProperties?: JsonSchema | boolean;
   items?: JsonSchema;
   anyOf?: JsonSchema[];
   enum?: unknown[];
@@ -32,6 +34,12 @@ function rows(s: JsonSchema, path: string, out: string[]): void {
   if (path !== '') {
     const dflt = s.default === undefined || (typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default)) ? '' : `\`${JSON.stringify(s.default)}\``;
     out.push(`| \`${path}\` | ${typeOf(s)} | ${dflt} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`);
+  }
+  // A map by name (`pools`): its entries are documented once, under `<name>`.
+  const entry = s.additionalProperties;
+  if (!props && typeof entry === 'object' && (entry.properties || entry.type === 'object')) {
+    rows({ ...entry, description: entry.description ?? 'One entry, by name.' }, `${path}.<name>`, out);
+    return;
   }
   if (!props) return;
   const prefix = path === '' ? '' : s.type === 'array' ? `${path}[].` : `${path}.`;
