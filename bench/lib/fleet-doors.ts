@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FrontDoorFactory } from '../../src/sim/front-door.ts';
 import type { SimIdentity } from '../../src/sim/identities.ts';
 import { freePort } from './gateway-procs.ts';
-import { haproxyBin, nginxBin, packageVersion, startForeground } from './gateway-doors.ts';
+import { haproxyBin, packageVersion, startForeground, startNginx } from './gateway-doors.ts';
 
 export type FleetTls = { caPem: string; caFile: string; serverChainFile: string; serverKeyFile: string; identities: SimIdentity[] };
 
@@ -76,53 +76,8 @@ ${ctx.compilers.map((c) => `  server ${c.name} 127.0.0.1:${c.port} check inter 1
 
 export function nginxDoor(dir: string, tls: FleetTls): FrontDoorFactory {
   return async (ctx) => {
-    await mkdir(join(dir, 'temp'), { recursive: true });
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const asRoot = process.getuid?.() === 0 ? 'user root;\n' : '';
-    await writeFile(
-      conf,
-      `${asRoot}daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} error;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path ${join(dir, 'temp', 'body')};
-  proxy_temp_path ${join(dir, 'temp', 'proxy')};
-  fastcgi_temp_path ${join(dir, 'temp', 'fastcgi')};
-  uwsgi_temp_path ${join(dir, 'temp', 'uwsgi')};
-  scgi_temp_path ${join(dir, 'temp', 'scgi')};
-  upstream compilers {
-    least_conn;
-${ctx.compilers.map((c) => `    server 127.0.0.1:${c.port} max_fails=1 fail_timeout=10s;`).join('\n')}
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${tls.serverChainFile};
-    ssl_certificate_key ${tls.serverKeyFile};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_client_certificate ${tls.caFile};
-    ssl_verify_client optional;
-    client_max_body_size 256m;
-    client_body_buffer_size 64k;
-    location / {
-      proxy_pass http://compilers;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Client-Verify $ssl_client_verify;
-      proxy_set_header X-Client-DN $ssl_client_s_dn;
-      proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
-      proxy_buffers 8 16k;
-      proxy_read_timeout 600s;
-    }
-  }
-}
-`,
-    );
-    const door = await startForeground('nginx', `nginx ${packageVersion('nginx-light', 'nginx')}`, nginxBin, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], port);
-    return { name: 'nginx-least_conn', target: { port, servername: 'localhost', ca: tls.caPem }, identities: tls.identities, stop: () => door.stop() };
+    const servers = ctx.compilers.map((c) => `127.0.0.1:${c.port} max_fails=1 fail_timeout=10s`);
+    const door = await startNginx(dir, { serverChain: tls.serverChainFile, serverKey: tls.serverKeyFile, ca: tls.caFile }, servers, { workerConnections: 20000, balance: 'least_conn' });
+    return { name: 'nginx-least_conn', target: { port: door.port, servername: 'localhost', ca: tls.caPem }, identities: tls.identities, stop: () => door.stop() };
   };
 }

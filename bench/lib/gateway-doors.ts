@@ -90,9 +90,16 @@ export function startForeground(name: string, version: string, bin: string, args
  * would add handshakes to a keep-alive run), and buffers that hold a catalog and the facts in
  * memory instead of temporary files.
  */
-export type NginxOptions = { workerConnections?: number; keepaliveTimeout?: string };
+export type NginxOptions = {
+  workerConnections?: number;
+  keepaliveTimeout?: string;
+  /** An upstream balancing directive such as `least_conn` (default: nginx's round-robin). */
+  balance?: string;
+};
 
-export async function startNginx(dir: string, tls: TlsFiles, backendHttpPort: number, o: NginxOptions = {}): Promise<Door> {
+/** `upstream`: the backend's HTTP port, or `server` lines (several compilers, with their options). */
+export async function startNginx(dir: string, tls: Omit<TlsFiles, 'crl'> & { crl?: string }, upstream: number | string[], o: NginxOptions = {}): Promise<Door> {
+  const servers = typeof upstream === 'number' ? [`127.0.0.1:${upstream}`] : upstream;
   await mkdir(join(dir, 'temp'), { recursive: true });
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
@@ -114,7 +121,7 @@ http {
   keepalive_timeout ${o.keepaliveTimeout ?? '65s'};
   keepalive_requests 10000000;
   upstream compilers {
-    server 127.0.0.1:${backendHttpPort};
+${o.balance ? `    ${o.balance};\n` : ''}${servers.map((line) => `    server ${line};`).join('\n')}
     keepalive 64;
     keepalive_requests 10000000;
     keepalive_timeout 60s;
@@ -126,8 +133,7 @@ http {
     ssl_certificate_key ${tls.serverKey};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_client_certificate ${tls.ca};
-    ssl_crl ${tls.crl};
-    ssl_verify_client optional;
+${tls.crl ? `    ssl_crl ${tls.crl};\n` : ''}    ssl_verify_client optional;
     client_max_body_size 256m;
     client_body_buffer_size 64k;
     location / {
