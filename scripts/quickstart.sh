@@ -14,45 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-# Debian package -> a file it installs, or a command on PATH (as scripts/test.sh decides).
-declare -A needs=(
-  [puppet-agent]=/usr/bin/puppet
-  [puppetserver]=/usr/share/puppetserver/puppetserver.jar
-  [npm]=npm
-  [ca-certificates]=/etc/ssl/certs/ca-certificates.crt
-)
-missing=()
-for pkg in "${!needs[@]}"; do
-  want=${needs[$pkg]}
-  if [[ $want == /* ]]; then
-    [[ -e $want ]] || missing+=("$pkg")
-  else
-    command -v "$want" >/dev/null || missing+=("$pkg")
-  fi
-done
-if ((${#missing[@]} > 0)); then
-  if [[ $EUID -eq 0 ]]; then
-    as_root=()
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-  else
-    echo "missing ${missing[*]}, and neither root nor password-less sudo to install them: run sudo $0" >&2
-    exit 1
-  fi
-  echo "installing ${missing[*]}" >&2
-  "${as_root[@]}" apt-get update
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-fi
-
-# npm ci wipes and reinstalls node_modules; skip it when the lock file is the one last installed.
-stamp=node_modules/.ringmaster-lock.sha256
-lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$lock_sum" || ! -x node_modules/.bin/node ]]; then
-  npm ci --no-audit --no-fund
-  echo "$lock_sum" >"$stamp"
-fi
-# npm ci installs Node 24 as a package; put it first.
-export PATH="$repo/node_modules/.bin:$PATH"
+source scripts/lib/setup.sh
+install_missing puppet-agent=/usr/bin/puppet puppetserver=/usr/share/puppetserver/puppetserver.jar npm=npm \
+  ca-certificates=/etc/ssl/certs/ca-certificates.crt
+npm_install
 
 home=${RINGMASTER_HOME:-$repo/var/quickstart}
 port=${RINGMASTER_PORT:-8140}
