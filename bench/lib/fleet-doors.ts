@@ -3,13 +3,11 @@
 // Vox Pupuli and PE setups) with `leastconn` or `roundrobin`, and nginx as an L7 proxy with
 // `least_conn`, terminating TLS and passing the identity in X-Client-* headers. Rolling restarts
 // drain through HAProxy's runtime API; nginx (open source) has no drain, so its restart is bare.
-import { mkdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { FrontDoorFactory } from '../../src/sim/front-door.ts';
 import type { SimIdentity } from '../../src/sim/identities.ts';
-import { freePort } from './gateway-procs.ts';
-import { haproxyBin, packageVersion, startForeground, startNginx } from './gateway-doors.ts';
+import { startHaproxy, startNginx } from './gateway-doors.ts';
 
 export type FleetTls = { caPem: string; caFile: string; serverChainFile: string; serverKeyFile: string; identities: SimIdentity[] };
 
@@ -27,30 +25,9 @@ function haproxyCommand(socket: string, command: string): Promise<string> {
 
 export function haproxyDoor(dir: string, tls: FleetTls, balance: 'leastconn' | 'roundrobin'): FrontDoorFactory {
   return async (ctx) => {
-    await mkdir(dir, { recursive: true });
-    const port = await freePort();
     const socket = join(dir, 'admin.sock');
-    const conf = join(dir, 'haproxy.cfg');
-    await writeFile(
-      conf,
-      `global
-  nbthread 1
-  maxconn 8000
-  stats socket ${socket} mode 600 level admin
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-frontend agents
-  bind 127.0.0.1:${port}
-  default_backend compilers
-backend compilers
-  balance ${balance}
-${ctx.compilers.map((c) => `  server ${c.name} 127.0.0.1:${c.port} check inter 1s fall 2 rise 2`).join('\n')}
-`,
-    );
-    const door = await startForeground('haproxy', `haproxy ${packageVersion('haproxy')}`, haproxyBin, ['-db', '-f', conf], port);
+    const door = await startHaproxy(dir, ctx.compilers.map((c) => ({ name: c.name, port: c.port })), { balance, adminSocket: socket, serverOptions: 'check inter 1s fall 2 rise 2' });
+    const port = door.port;
     return {
       name: `haproxy-${balance}`,
       target: { port, servername: 'localhost', ca: tls.caPem },

@@ -155,17 +155,30 @@ ${tls.crl ? `    ssl_crl ${tls.crl};\n` : ''}    ssl_verify_client optional;
   return startForeground('nginx', `nginx ${packageVersion('nginx-light', 'nginx')}`, nginxBin, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], port);
 }
 
-/** HAProxy in TCP mode, one thread: the agents' TLS goes through untouched to the TLS backend. */
-export async function startHaproxy(dir: string, backendHttpsPort: number): Promise<Door> {
+export type HaproxyOptions = {
+  /** `balance` algorithm (default HAProxy's roundrobin). */
+  balance?: string;
+  /** A runtime API socket (admin level), for draining servers. */
+  adminSocket?: string;
+  /** Extra options on every `server` line, e.g. health checks. */
+  serverOptions?: string;
+};
+
+/**
+ * HAProxy in TCP mode, one thread: the agents' TLS goes through untouched to the TLS backends.
+ * `backends`: one port, or named ports (several compilers).
+ */
+export async function startHaproxy(dir: string, backends: number | { name: string; port: number }[], o: HaproxyOptions = {}): Promise<Door> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const conf = join(dir, 'haproxy.cfg');
+  const servers = typeof backends === 'number' ? [{ name: 'b1', port: backends }] : backends;
   await writeFile(
     conf,
     `global
   nbthread 1
-  maxconn 4096
-defaults
+  maxconn 8000
+${o.adminSocket ? `  stats socket ${o.adminSocket} mode 600 level admin\n` : ''}defaults
   mode tcp
   timeout connect 5s
   timeout client 600s
@@ -174,7 +187,7 @@ frontend agents
   bind 127.0.0.1:${port}
   default_backend compilers
 backend compilers
-  server b1 127.0.0.1:${backendHttpsPort}
+${o.balance ? `  balance ${o.balance}\n` : ''}${servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port}${o.serverOptions ? ` ${o.serverOptions}` : ''}`).join('\n')}
 `,
   );
   return startForeground('haproxy', `haproxy ${packageVersion('haproxy')}`, haproxyBin, ['-db', '-f', conf], port);
