@@ -16,6 +16,8 @@ import { RuntimeMembers } from './admin/runtime-members.ts';
 import { startAdmin } from './admin/start.ts';
 import type { AdminServer } from './admin/server.ts';
 import { removeAdminEndpoint } from './runtime-files.ts';
+import { openReports, type Reports } from './reports/service.ts';
+import { startDnsForApp, type DnsService } from './dns/service.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -29,6 +31,10 @@ export type App = {
   created: boolean;
   /** Where the admin API listens; undefined when it is disabled or could not listen. */
   adminAddress: AddressInfo | undefined;
+  /** The reports store, capture and retention; undefined when reports.enabled is false or the store could not be opened (logged). */
+  reports: Reports | undefined;
+  /** The DNS responder (its `stats()` are for metrics); undefined when dns.enabled is false. */
+  dns: DnsService | undefined;
   /** Applies changed routes and pools; other sections need a restart and are reported, not applied. */
   reload(next: Config): { applied: ReturnType<Gateway['reload']>; needsRestart: string[] };
   close(deadlineMs?: number): Promise<void>;
@@ -65,6 +71,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     client: p.upstreamTls.clientCert ? { cert: serverCert.certPem, key: serverCert.keyPem } : undefined,
   });
   const members = await RuntimeMembers.open(config.stateDir, log.child({ component: 'admin' }));
+  const reports = await openReports(config, { clock, log: log.child({ component: 'reports' }) });
   const gateway = new Gateway(members.effective(gatewayConfigOf(config)), {
     clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: createCaApi(ca) }, upstreamTls,
   });
@@ -80,7 +87,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   );
   // Before the agents' listeners, so that once "listening" is logged the admin port is known too.
   const admin: AdminServer | undefined = config.admin.enabled
-    ? await startAdmin({ config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, clock, log: log.child({ component: 'admin' }) })
+    ? await startAdmin({ config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }) })
     : undefined;
   ca.onChange(() => {
     admin?.updateTls(material());
@@ -98,6 +105,15 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
     throw err;
   }
+
+  // After the listeners: SRV answers for this instance name the port its first listener got.
+  const dns = await startDnsForApp(config, { clock, log: log.child({ component: 'dns' }), gateway, caBundlePem: ca.caBundlePem, listenerPort: listeners[0]?.address().port }).catch(async (err: unknown) => {
+    await Promise.all(listeners.map((l) => l.close(0)));
+    if (admin) await admin.close(0);
+    await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
+    await gateway.stop();
+    throw err;
+  });
 
   // A revocation by the CLI lands in ca_crl.pem; notice it at once (watch) or within a second (poll).
   let watcher: FSWatcher | undefined;
@@ -131,6 +147,8 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     gateway,
     created,
     adminAddress: admin?.address(),
+    reports,
+    dns,
     reload(next) {
       const needsRestart = Object.keys({ ...current, ...next }).filter(
         (k) => !reloadable.has(k) && JSON.stringify((current as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]),
@@ -141,6 +159,8 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     },
     async close(deadlineMs = 10_000) {
       gateway.beginStop();
+      // DNS keeps answering while the listeners drain, without this instance (now "stopping").
+      dns?.refresh();
       watcher?.close();
       pollTimer?.cancel();
       crlTimer?.cancel();
@@ -149,6 +169,8 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
         await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
       }
       await Promise.all(listeners.map((l) => l.close(deadlineMs)));
+      await reports?.close();
+      await dns?.close();
       await gateway.stop();
       await members.settled();
     },

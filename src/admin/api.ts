@@ -8,6 +8,8 @@ import type { Member } from '../pool/member.ts';
 import type { MemberSnapshot, PoolSnapshot } from '../pool/snapshot.ts';
 import type { MemberSource } from './overlay.ts';
 import type { RuntimeMembers } from './runtime-members.ts';
+import type { ReportStore } from '../reports/store.ts';
+import { createReportsApi } from './reports-api.ts';
 
 // The admin API's endpoints under /admin/v1, as a function of an authenticated request: the
 // pools as the gateway sees them, drain and enable, and members added and removed at run time.
@@ -24,10 +26,12 @@ export type AdminCall = {
   signal: AbortSignal;
   /** The certname or "token" that was admitted. */
   who: string;
+  /** The query string's parameters; absent means none. */
+  query?: URLSearchParams;
 };
 export type AdminAnswer = { status: number; body: unknown };
 export type AdminApi = (call: AdminCall) => Promise<AdminAnswer>;
-export type AdminApiDeps = { pools: () => ReadonlyMap<string, Pool>; members: RuntimeMembers; clock: Clock };
+export type AdminApiDeps = { pools: () => ReadonlyMap<string, Pool>; members: RuntimeMembers; clock: Clock; reports?: ReportStore | undefined };
 
 export type AdminMemberView = MemberSnapshot & { source: MemberSource | null };
 export type AdminPoolView = Omit<PoolSnapshot, 'members'> & { members: AdminMemberView[] };
@@ -48,8 +52,10 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
     return (pool && pool.member(member.name) === member ? poolView(pool).members.find((m) => m.name === member.name) : undefined) ?? null;
   };
 
+  const reportsApi = createReportsApi({ reports: deps.reports, clock: deps.clock });
   return async (call) => {
     const [admin, version, collection, poolName, sub, memberName, action, ...extra] = call.segments;
+    if (admin === 'admin' && version === 'v1' && (collection === 'reports' || collection === 'nodes')) return reportsApi(call);
     if (admin !== 'admin' || version !== 'v1' || collection !== 'pools' || extra.length > 0 || call.segments.includes('')) throw notFound(call);
     if (poolName === undefined) {
       allow(call, ['GET']);

@@ -9,6 +9,7 @@ import { writeAdminEndpoint } from '../runtime-files.ts';
 import { createAdminApi } from './api.ts';
 import { createAdminAuth, tokenFileOf } from './auth.ts';
 import type { RuntimeMembers } from './runtime-members.ts';
+import type { ReportStore } from '../reports/store.ts';
 import { AdminServer } from './server.ts';
 
 // Starts the admin API for the composition root. A port that cannot be bound is logged as an
@@ -21,6 +22,8 @@ export type AdminStartDeps = {
   isRevoked: (serial: bigint) => boolean;
   gateway: Gateway;
   members: RuntimeMembers;
+  /** The reports store, when reports are enabled and it opened. */
+  reports?: ReportStore | undefined;
   clock: Clock;
   log: Log;
 };
@@ -37,7 +40,7 @@ export async function startAdmin(deps: AdminStartDeps): Promise<AdminServer | un
     tls: deps.tls,
     isRevoked: deps.isRevoked,
     auth: createAdminAuth({ ownCertname: config.server.certname, allow: config.admin.allow, tokenFile }, log),
-    api: createAdminApi({ pools: () => deps.gateway.pools(), members: deps.members, clock: deps.clock }),
+    api: createAdminApi({ pools: () => deps.gateway.pools(), members: deps.members, clock: deps.clock, reports: deps.reports }),
     log,
   });
   let port: number;

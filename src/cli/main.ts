@@ -7,6 +7,8 @@ import { registerCompiler } from './commands/compiler.ts';
 import { registerReload } from './commands/reload.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerMember } from './commands/member.ts';
+import { registerReports } from './commands/reports.ts';
+import { registerDns } from './commands/dns.ts';
 import { exitCodes } from './common.ts';
 
 // The `ringmaster` command. One file per command group; this file only wires them and turns
@@ -25,6 +27,8 @@ registerCompiler(program);
 registerReload(program);
 registerBench(program);
 registerMember(program);
+registerReports(program);
+registerDns(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -21,7 +21,7 @@ type JsonSchema = {
 function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((e) => `\`${String(e)}\``).join(' \\| ');
   if (s.anyOf) {
-    const types = s.anyOf.map(typeOf);
+    const types = [...new Set(s.anyOf.map(typeOf))];
     return types.includes('string') && types.includes('number') ? 'duration' : types.join(' \\| ');
   }
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'any'}`;
@@ -29,8 +29,17 @@ function typeOf(s: JsonSchema): string {
   return Array.isArray(s.type) ? s.type.join(' \\| ') : (s.type ?? 'any');
 }
 
+/** The fields of every alternative of a union of objects (`to: {pool} | {service}`), each once. */
+function unionProperties(s: JsonSchema): Record<string, JsonSchema> | undefined {
+  if (!s.anyOf || !s.anyOf.every((a) => a.type === 'object' && a.properties)) return undefined;
+  // The first alternative that has a field documents it (its default included).
+  const out: Record<string, JsonSchema> = {};
+  for (const a of s.anyOf) for (const [k, v] of Object.entries(a.properties ?? {})) out[k] ??= v;
+  return out;
+}
+
 function rows(s: JsonSchema, path: string, out: string[]): void {
-  const props = s.properties ?? (s.type === 'array' && s.items?.properties ? s.items.properties : undefined);
+  const props = s.properties ?? (s.type === 'array' && s.items ? (s.items.properties ?? unionProperties(s.items)) : unionProperties(s));
   if (path !== '') {
     const dflt = s.default === undefined || (typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default)) ? '' : `\`${JSON.stringify(s.default)}\``;
     out.push(`| \`${path}\` | ${typeOf(s)} | ${dflt} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`);

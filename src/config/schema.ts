@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
 import { parseSize } from '../lib/size.ts';
 import { resolveOid } from '../ca/oids.ts';
+import { isAddress, isConfigName } from '../dns/names.ts';
+import { dnsZoneProblems } from '../dns/check.ts';
 
 // The one configuration schema: it gives the types, the validation (every problem with its
 // path, unknown keys refused) and the reference page (docs/configuration.md). This file is the
@@ -248,6 +250,128 @@ const admin = z.strictObject({
   tokenFile: z.string().optional().describe('A file holding a bearer token (surrounding whitespace ignored) that also admits a request (`Authorization: Bearer <token>`); relative to the config file. Read on each request, so it can be rotated without a restart.'),
 });
 
+// ---- the DNS responder: SRV and A/AAAA answers for the Puppet service names, from live health ----
+
+const domainName = z.string().refine(isConfigName, 'a DNS name: labels of letters, digits, "-" and "_" (1–63 characters each), "@" for the zone itself, a trailing "." for an absolute name');
+const ipAddress = z.string().refine(isAddress, 'an IPv4 or IPv6 address');
+const srvNumber = z.number().int().min(0).max(65535);
+const port = z.number().int().min(1).max(65535);
+const ttlSeconds = (what: string) => duration(what).refine((ms) => ms <= 2_147_483_647_000, `${what}: at most 2^31-1 seconds`);
+
+const dnsHost = z.strictObject({
+  addresses: z.array(ipAddress).default([]).describe('Its IPv4 and IPv6 addresses: answered for its name (A, AAAA) when the name is in the zone, and added to SRV answers that name it.'),
+  port: port.optional().describe("Port of its Puppet service: the SRV port of entries naming it, and the port probed. Default: 8140; for `check: self`, the port of ringmaster's first listener."),
+  check: z
+    .enum(['status', 'self', 'none'])
+    .default('status')
+    .describe("How its health is known. `status`: GET `https://<name>:<port>/status/v1/simple` every `dns.healthCheck.interval` (another ringmaster instance or a Puppet Server; connects to its first address when it has one). `self`: this ringmaster instance, healthy while its gateway is running. `none`: always healthy."),
+});
+
+const srvHostTarget = z.strictObject({
+  host: domainName.describe('A name from the zone\'s `hosts`.'),
+  priority: srvNumber.default(0).describe('SRV priority: agents use the lowest number that answers. For a pool, added to each member\'s own `priority` (its tier).'),
+  weight: srvNumber.default(5).describe('SRV weight: agents spread over one priority in proportion to it. Default: 5 for a host; each member\'s `weight` for a pool.'),
+  port: port.optional().describe('SRV port. Default: the host\'s `port`; for a pool, the port of each member URL (set it to the compilers\' own TLS port when agents talk to them directly).'),
+});
+
+const srvPoolTarget = z.strictObject({
+  pool: name.describe("A pool: one SRV record per member (the member URL's host and port), present while the member is healthy and not draining."),
+  priority: srvNumber.default(0).describe('SRV priority: agents use the lowest number that answers. For a pool, added to each member\'s own `priority` (its tier).'),
+  weight: srvNumber.optional().describe('SRV weight: agents spread over one priority in proportion to it. Default: 5 for a host; each member\'s `weight` for a pool.'),
+  port: port.optional().describe('SRV port. Default: the host\'s `port`; for a pool, the port of each member URL (set it to the compilers\' own TLS port when agents talk to them directly).'),
+});
+
+const srvEntry = z.strictObject({
+  service: z.enum(['x-puppet', 'x-puppet-ca', 'x-puppet-report', 'x-puppet-fileserver']).describe('Agent service: `x-puppet` (catalogs, files, and every service without its own records), `x-puppet-ca`, `x-puppet-report`, `x-puppet-fileserver`.'),
+  domain: domainName.default('@').describe("The agents' `srv_domain` (relative to the zone, e.g. `site-a`, or absolute); the record is `_<service>._tcp.<domain>`."),
+  targets: z.array(z.union([srvHostTarget, srvPoolTarget])).min(1).describe('A host of the zone (`host:`) or every member of a pool (`pool:`).'),
+});
+
+const dnsZone = z.strictObject({
+  name: domainName.describe('The zone, e.g. `example.com`: ringmaster answers authoritatively for it and every name under it.'),
+  ttl: ttlSeconds('ttl').prefault('10s').describe('TTL of every record; short, so that caches drop an unhealthy target soon.'),
+  ns: z.array(domainName).min(1).describe('Name servers of the zone (NS records); their addresses come from `hosts`.'),
+  soa: z
+    .strictObject({
+      mname: domainName.optional().describe('Primary name server. Default: the first `ns`.'),
+      rname: domainName.default('hostmaster').describe('Mailbox of the person responsible, as a name (`hostmaster` is hostmaster@<zone>).'),
+      serial: z.number().int().min(1).max(4_294_967_295).optional().describe('SOA serial. Default: derived from the zone\'s configuration, so instances with the same configuration agree.'),
+      refresh: ttlSeconds('refresh').prefault('1h').describe('SOA refresh.'),
+      retry: ttlSeconds('retry').prefault('10m').describe('SOA retry.'),
+      expire: ttlSeconds('expire').prefault('7d').describe('SOA expire.'),
+      minimum: ttlSeconds('minimum').prefault('10s').describe('How long resolvers cache "no such name" and "no such record" answers.'),
+    })
+    .prefault({}),
+  hosts: z.record(domainName, dnsHost).default({}).describe('The machines that serve Puppet (ringmaster instances, Puppet Servers) and the name servers, by name.'),
+  names: z
+    .record(
+      domainName,
+      z.strictObject({
+        hosts: z.array(domainName).default([]).describe('Hosts of the zone whose addresses are answered while they are healthy.'),
+        pools: z.array(name).default([]).describe('Pools whose members\' addresses (member URLs with an IP address) are answered while they are healthy and not draining.'),
+      }),
+    )
+    .default({})
+    .describe('A and AAAA names (e.g. `puppet`) answered with the addresses of their healthy targets only, rotated between answers; all of them when none is healthy.'),
+  srv: z.array(srvEntry).default([]).describe('SRV records for the agents\' `use_srv_records`; unhealthy or draining targets are left out, all of them are kept when none is healthy.'),
+});
+
+const dns = z.strictObject({
+  enabled: z.boolean().default(false).describe('Run the DNS responder. `ringmaster dns zonefile` works without it. Changing this section needs a restart.'),
+  address: z.string().min(1).default('0.0.0.0').describe('Address the responder binds, UDP and TCP; "::" for every IPv4 and IPv6 address.'),
+  port: z.number().int().min(0).max(65535).default(53).describe('UDP and TCP port; 0 lets the kernel pick one (logged at start).'),
+  zones: z.array(dnsZone).default([]).describe('Zones answered authoritatively; names outside them are REFUSED.'),
+  healthCheck: z
+    .strictObject({
+      interval: duration('interval').prefault('5s').describe('Time between probes of one `check: status` host.'),
+      timeout: duration('timeout').prefault('2s').describe('A probe not answered within this is a failure.'),
+      rise: z.number().int().min(1).max(100).default(2).describe('Consecutive successes that bring an unhealthy host back.'),
+      fall: z.number().int().min(1).max(100).default(1).describe('Consecutive failures that take a host out of the answers (1: within one interval).'),
+      verify: z.boolean().default(true).describe("Verify the probed host's certificate against ringmaster's CA and its name."),
+    })
+    .prefault({}),
+  rateLimit: z
+    .strictObject({
+      perSecond: z.number().min(0).max(1_000_000).default(100).describe('UDP queries answered per second for one source address (a token bucket); 0 turns the limit off. Over it, queries are dropped, so the responder cannot be used to amplify traffic.'),
+      burst: z.number().int().min(1).max(1_000_000).default(200).describe('Queries a source may send at once before the rate applies.'),
+      slip: z.number().int().min(0).max(10).default(2).describe('Every Nth limited query gets an empty truncated answer (TC) instead of silence, so a real client behind a busy address retries over TCP; 0 never.'),
+      maxSources: z.number().int().min(100).max(10_000_000).default(100_000).describe('Source addresses tracked at once; the oldest are forgotten first.'),
+    })
+    .prefault({}),
+  maxUdpSize: z.number().int().min(512).max(4096).default(1232).describe('Largest UDP answer, and the EDNS0 buffer size advertised; a client advertising less gets at most its size (512 without EDNS0). Larger answers are truncated (TC) so the client retries over TCP.'),
+  tcp: z
+    .strictObject({
+      idleTimeout: duration('idleTimeout').prefault('10s').describe('A TCP connection with no query for this long is closed.'),
+      maxConnections: z.number().int().min(1).max(100_000).default(256).describe('TCP connections at once; more are refused.'),
+    })
+    .prefault({}),
+});
+
+// ---- reports: captured at the front door into the reports store ----
+
+const reports = z.strictObject({
+  enabled: z.boolean().default(true).describe('Keep the reports agents send (`PUT /puppet/v3/report/<certname>`) in `<stateDir>/reports.sqlite`, for `ringmaster reports` and the admin API. A store that cannot be opened is logged and ringmaster runs without it. Changing this section needs a restart.'),
+  forward: z
+    .union([z.enum(['route', 'none']), z.strictObject({ pool: name.describe('Send every report to this pool.') })])
+    .default('route')
+    .describe('Where a report goes besides the store. `route`: on along the routes like any request (to `compilers` with the default routes), so PuppetDB and other report processors keep working. `{ pool: NAME }`: to that pool. `none`: nowhere; ringmaster answers the agent 200 itself, as puppetserver does.'),
+  retention: z
+    .strictObject({
+      maxAge: duration('maxAge').prefault('14d').describe('Reports received longer ago than this are deleted.'),
+      maxCount: z.number().int().min(1).max(100_000_000).default(100_000).describe('Only the newest this many reports are kept.'),
+      pruneInterval: duration('pruneInterval').prefault('10m').refine((ms) => ms >= 1000, 'pruneInterval: at least 1s').describe('How often reports past `maxAge` or `maxCount` are deleted (in batches of 500, between requests).'),
+    })
+    .prefault({})
+    .describe('Which reports are kept: both limits apply.'),
+  queue: z
+    .strictObject({
+      maxReports: z.number().int().min(1).max(1_000_000).default(1000).describe('Reports waiting to be stored; past it a report is not stored (counted as dropped). The agent\'s request is never affected.'),
+      maxBytes: size('maxBytes').prefault('64MiB').describe('Bytes of report bodies waiting to be stored; a report that would pass it is not stored (counted as dropped).'),
+    })
+    .prefault({})
+    .describe('Reports received but not yet stored, held in memory.'),
+});
+
 export const configSchema = z
   .strictObject({
   stateDir: z.string().optional().describe('Directory holding all state. Default: `./var`, or `--state-dir`.'),
@@ -268,6 +392,8 @@ export const configSchema = z
     })
     .prefault({}),
   admin: admin.prefault({}).describe('The admin API: HTTPS with client certificates verified against the CA, or a bearer token.'),
+  reports: reports.prefault({}).describe('Reports: what agents send after each run, kept for `ringmaster reports` and the admin API, and forwarded or answered.'),
+  dns: dns.prefault({}).describe('The DNS responder: SRV, A and AAAA answers for the Puppet service names that follow live health.'),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
@@ -280,6 +406,9 @@ export const configSchema = z
       if ('pool' in r.to && !(r.to.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'to', 'pool'], message: `no pool named ${r.to.pool}` });
       if (r.canary && !(r.canary.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'canary', 'pool'], message: `no pool named ${r.canary.pool}` });
     });
+    if (typeof c.reports.forward === 'object' && !(c.reports.forward.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['reports', 'forward', 'pool'], message: `no pool named ${c.reports.forward.pool}` });
+    for (const p of dnsZoneProblems(c.dns.zones, new Set(Object.keys(c.pools)))) ctx.addIssue({ code: 'custom', path: ['dns', ...p.path], message: p.message });
+    if (c.dns.enabled && c.dns.zones.length === 0) ctx.addIssue({ code: 'custom', path: ['dns', 'zones'], message: 'the DNS responder (dns.enabled) needs at least one zone' });
   });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -67,6 +67,16 @@ export const errorCodes = {
   RM_ADMIN_UNAVAILABLE: { status: 503, summary: 'The admin API is not available: admin.enabled is false, its listener could not start (logged at start), or it cannot be reached.' },
   RM_MEMBERS_FILE_INVALID: { status: 500, summary: '`<stateDir>/members.json` (members added and drains set at run time) cannot be read or is not valid; fix or remove it.' },
 
+  // reports
+  RM_REPORT_INVALID: { status: 400, summary: 'A report body is not a Puppet JSON report (not JSON, or host, environment, status, time or report_format missing or of the wrong type); the message names the field.' },
+  RM_REPORTS_QUERY_INVALID: { status: 400, summary: 'A reports query has an invalid parameter (status, node, time, limit or cursor); the message names it.' },
+  RM_REPORTS_STORE: { status: 500, summary: 'The reports store failed (cannot be opened or created, disk full, corrupt, locked, or written by a newer ringmaster); the message has the reason. Agent runs are not affected.' },
+  RM_REPORTS_UNAVAILABLE: { status: 503, summary: 'Reports are not available: reports.enabled is false, the store is closed, or it holds no reports yet.' },
+
+  // the DNS responder
+  RM_DNS_LISTEN: { status: 500, summary: 'The DNS responder cannot bind its UDP or TCP socket (dns.address, dns.port: in use, or port 53 without the right to bind it).' },
+  RM_DNS_ZONE_INVALID: { status: 500, summary: 'No DNS zone to answer or print: dns.zones is empty, or `dns zonefile --zone` names no configured zone.' },
+
   // command line
   RM_CLI_USAGE: { status: 400, summary: 'A command was called with invalid arguments.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -128,7 +128,7 @@ export class Pool {
       );
       ctx.signal?.addEventListener('abort', () => {
         withdraw();
-        reject(Object.assign(new Error('the agent went away while its compile waited'), { code: 'UND_ERR_ABORTED' }));
+        reject(Object.assign(new Error('the agent went away while its compile waited'), { code: 'CLIENT_GONE' }));
       }, { once: true });
       this.#scheduleRamp(now);
     });

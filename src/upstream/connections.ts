@@ -1,8 +1,11 @@
-import { Pool as UndiciPool, type Dispatcher } from 'undici';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { Http1Exchange, upstreamError, type Http1Request } from './http1.ts';
 
-// One keep-alive connection pool per member (the only importer of undici). Plain HTTP, or TLS
-// re-encryption presenting ringmaster's own certificate and verifying the member's against the
-// CA. A member removed by a reload is closed gently: requests already on it finish first.
+// One keep-alive connection pool per member, on plain sockets (src/upstream/http1.ts speaks the
+// HTTP/1.1 on them). Plain HTTP, or TLS re-encryption presenting ringmaster's own certificate and
+// verifying the member's against the CA, resuming TLS sessions. A member removed by a reload is
+// closed gently: requests already on it finish first.
 
 export type UpstreamTls = {
   verify: boolean;
@@ -38,86 +41,160 @@ export type ResponseSink = {
 };
 export type ExchangeControl = { pause(): void; resume(): void; abort(err: Error): void };
 
+/** A connection and the exchange it carries, if any. */
+type Conn = { socket: Socket; current: Http1Exchange | undefined; used: boolean };
+
 export class MemberConnections {
   readonly url: string;
-  #pool: UndiciPool;
-  #hostHeader: string | undefined;
+  #host: string;
+  #port: number;
+  #hostHeader: string;
+  #tls: ConnectionOptions | undefined;
+  #session: Buffer | undefined;
+  #settings: ConnectionSettings;
+  #idle: Conn[] = [];
+  #all = new Set<Conn>();
+  #busy = 0;
+  #closing = false;
+  #closed: (() => void) | undefined;
 
   constructor(url: string, settings: ConnectionSettings) {
     this.url = url;
-    const tls = new URL(url).protocol === 'https:';
+    this.#settings = settings;
+    const u = new URL(url);
+    const https = u.protocol === 'https:';
+    this.#host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = Number(u.port || (https ? 443 : 80));
     const t = settings.tls;
-    this.#hostHeader = tls && t.serverName ? t.serverName : undefined;
-    this.#pool = new UndiciPool(url, {
-      allowH2: false,
-      keepAliveTimeout: settings.keepAliveMs,
-      keepAliveMaxTimeout: settings.keepAliveMs,
-      connect: {
-        timeout: settings.connectTimeoutMs,
-        ...(tls
-          ? {
-              ca: t.ca,
-              rejectUnauthorized: t.verify,
-              ...(t.serverName ? { servername: t.serverName } : {}),
-              ...(t.client ? { cert: t.client.cert, key: t.client.key } : {}),
-            }
-          : {}),
-      },
-    });
+    this.#hostHeader = https && t.serverName ? t.serverName : u.host;
+    this.#tls = https
+      ? {
+          ca: t.ca,
+          rejectUnauthorized: t.verify,
+          ...(t.serverName ? { servername: t.serverName } : isIP(this.#host) ? {} : { servername: this.#host }),
+          ...(t.client ? { cert: t.client.cert, key: t.client.key } : {}),
+        }
+      : undefined;
   }
 
   /** Sends a request and streams the answer into `sink`; returns a handle to abort it. */
   exchange(r: UpstreamRequest, sink: ResponseSink): ExchangeControl {
-    const headers = this.#hostHeader ? { ...r.headers, host: this.#hostHeader } : r.headers;
-    let controller: Dispatcher.DispatchController | undefined;
-    let pendingAbort: Error | undefined;
+    const req: Http1Request = { ...r, headers: { ...r.headers, host: this.#hostHeader } };
+    let current: Http1Exchange | undefined;
+    let aborted: Error | undefined;
+    let headed = false;
+    const replayable = r.body === undefined || Buffer.isBuffer(r.body);
     const control: ExchangeControl = {
-      pause: () => controller?.pause(),
-      resume: () => controller?.resume(),
+      pause: () => current?.pause(),
+      resume: () => current?.resume(),
       abort: (err) => {
-        if (controller) controller.abort(err);
-        else pendingAbort = err;
+        if (aborted) return;
+        aborted = err;
+        if (current) current.fail(err);
       },
     };
-    this.#pool.dispatch(
-      {
-        method: r.method,
-        path: r.path,
-        headers,
-        body: (r.body ?? null) as Dispatcher.DispatchOptions['body'],
-        headersTimeout: r.headersTimeoutMs,
-        bodyTimeout: r.bodyTimeoutMs,
-        idempotent: false,
-        blocking: true,
-      },
-      {
-        onRequestStart(c) {
-          controller = c;
-          if (pendingAbort) c.abort(pendingAbort);
+    const start = (retried: boolean): void => {
+      if (aborted) {
+        sink.error(aborted);
+        return;
+      }
+      if (this.#closing && this.#busy === 0 && this.#idle.length === 0) {
+        sink.error(upstreamError('UPSTREAM_CLOSED', 'the member was removed'));
+        return;
+      }
+      const reused = this.#idle.pop();
+      const conn = reused ?? this.#open();
+      this.#busy++;
+      conn.used = true;
+      conn.socket.setTimeout(0);
+      const ex = new Http1Exchange(conn.socket, req, {
+        head: (status, headers) => {
+          headed = true;
+          sink.head(status, headers, control);
         },
-        onResponseStart(c, status, responseHeaders) {
-          sink.head(status, responseHeaders, control);
-        },
-        onResponseData(_c, chunk) {
-          sink.data(chunk);
-        },
-        onResponseEnd() {
-          sink.end();
-        },
-        onResponseError(_c, err) {
+        data: (chunk) => sink.data(chunk),
+        end: () => sink.end(),
+        error: (err) => {
+          // A kept-alive connection the member closed just as it was reused fails before any
+          // response byte; the request goes again on a fresh connection, once, when its body can
+          // be sent again. It is not the member's failure.
+          if (reused && !retried && !headed && !ex.responded && !aborted && replayable && stale(err)) {
+            queueMicrotask(() => start(true));
+            return;
+          }
           sink.error(err);
         },
-      },
-    );
+      }, (reusable) => this.#release(conn, reusable));
+      conn.current = ex;
+      current = ex;
+    };
+    start(false);
     return control;
   }
 
   /** Waits for requests in flight, then closes the connections. */
-  async close(): Promise<void> {
-    await this.#pool.close();
+  close(): Promise<void> {
+    this.#closing = true;
+    for (const c of this.#idle.splice(0)) c.socket.destroy();
+    if (this.#busy === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#closed = resolve));
   }
 
-  async destroy(): Promise<void> {
-    await this.#pool.destroy();
+  destroy(): Promise<void> {
+    this.#closing = true;
+    for (const c of [...this.#all]) c.socket.destroy();
+    this.#idle = [];
+    return Promise.resolve();
   }
+
+  #open(): Conn {
+    const s = this.#settings;
+    const socket: Socket = this.#tls
+      ? tlsConnect({ host: this.#host, port: this.#port, ...this.#tls, ...(this.#session ? { session: this.#session } : {}) })
+      : netConnect({ host: this.#host, port: this.#port });
+    const conn: Conn = { socket, current: undefined, used: false };
+    this.#all.add(conn);
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => socket.destroy(upstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${s.connectTimeoutMs} ms`)), s.connectTimeoutMs);
+    socket.once(this.#tls ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+    if (this.#tls) (socket as TLSSocket).on('session', (session: Buffer) => (this.#session = session));
+    let failure: Error | undefined;
+    socket.on('data', (d: Buffer) => {
+      if (conn.current) conn.current.onData(d);
+      else socket.destroy(); // bytes nobody asked for: the connection's framing is off
+    });
+    socket.on('error', (err) => (failure = err));
+    socket.on('timeout', () => socket.destroy());
+    socket.on('close', () => {
+      clearTimeout(timer);
+      this.#all.delete(conn);
+      const i = this.#idle.indexOf(conn);
+      if (i >= 0) this.#idle.splice(i, 1);
+      conn.current?.onClose(failure);
+    });
+    socket.on('end', () => {
+      // The member closes its side; an idle connection is gone, a response read to the close ends.
+      if (!conn.current) socket.destroy();
+      else socket.end();
+    });
+    return conn;
+  }
+
+  #release(conn: Conn, reusable: boolean): void {
+    conn.current = undefined;
+    this.#busy--;
+    if (reusable && !this.#closing && !conn.socket.destroyed) {
+      conn.socket.setTimeout(this.#settings.keepAliveMs);
+      this.#idle.push(conn);
+    } else {
+      conn.socket.destroy();
+    }
+    if (this.#closing && this.#busy === 0) this.#closed?.();
+  }
+}
+
+/** Failures that mean a kept-alive connection was already closed by the member. */
+function stale(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'UPSTREAM_CLOSED' || code === 'ECONNRESET' || code === 'EPIPE';
 }

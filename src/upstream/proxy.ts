@@ -150,7 +150,7 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
     };
     const onClose = () => {
       if (res.writableFinished) return;
-      control.abort(Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }));
+      control.abort(Object.assign(new Error('the agent closed the connection'), { code: 'CLIENT_GONE' }));
       if (started) settle({ kind: 'answered', status: 499, code: 'client-gone' });
     };
     const onDrain = () => control.resume();

@@ -26,6 +26,8 @@ export type RingmasterOptions = {
   shutdown?: ConfigInput['shutdown'];
   /** Merged over the test default: the admin API on 127.0.0.1 and a kernel-picked port. */
   admin?: ConfigInput['admin'];
+  /** The DNS responder section, as written. */
+  dns?: ConfigInput['dns'];
   startTimeoutMs?: number;
   /** Runs after the config is written and before serve starts, e.g. `ringmaster ca import`. */
   prepare?: (p: { configFile: string; stateDir: string }) => Promise<void>;
@@ -45,6 +47,7 @@ export function testConfig(stateDir: string, o: RingmasterOptions = {}): ConfigI
     ...(o.routes ? { routes: o.routes } : {}),
     ...(o.defaultRoutes !== undefined ? { defaultRoutes: o.defaultRoutes } : {}),
     ...(o.shutdown ? { shutdown: o.shutdown } : {}),
+    ...(o.dns ? { dns: o.dns } : {}),
     // Never the fixed default port: tests run side by side and next to a real ringmaster.
     admin: { address: '127.0.0.1', port: 0, ...o.admin },
     // The port is read from the info-level "listening" line, so the level stays at info.
@@ -65,6 +68,8 @@ export type Ringmaster = {
   readonly port: number;
   /** The admin API port of the current serve process, once it logged it (before "listening"). */
   readonly adminPort: number | undefined;
+  /** The DNS responder port of the current serve process, once it logged it (after "listening"). */
+  readonly dnsPort: number | undefined;
   readonly pid: number | undefined;
   paths: { caDir: string; caCert: string; caCrl: string; hostCrl: string; sslDir: string };
   cli(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
@@ -106,6 +111,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
   let output = '';
   let port = 0;
   let adminPort: number | undefined;
+  let dnsPort: number | undefined;
   let current: Running | undefined;
 
   const keep = (text: string): void => {
@@ -125,6 +131,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
     let listening: number | undefined;
     let buffered = '';
     adminPort = undefined;
+    dnsPort = undefined;
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       keep(d);
       buffered += d;
@@ -136,6 +143,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
           const rec = JSON.parse(lineText) as { msg?: unknown; port?: unknown };
           if (rec.msg === 'listening' && typeof rec.port === 'number' && listening === undefined) listening = rec.port;
           if (rec.msg === 'admin API listening' && typeof rec.port === 'number') adminPort = rec.port;
+          if (rec.msg === 'DNS responder listening' && typeof rec.port === 'number') dnsPort = rec.port;
         } catch {
           // Not a JSON log line; kept in the output for diagnosis.
         }
@@ -183,6 +191,9 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
     },
     get adminPort() {
       return adminPort;
+    },
+    get dnsPort() {
+      return dnsPort;
     },
     get pid() {
       return current?.child.pid;

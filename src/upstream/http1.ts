@@ -1,0 +1,339 @@
+import type { Socket } from 'node:net';
+
+// One HTTP/1.1 request and its response on one member connection, written and parsed here rather
+// than through a general-purpose client: the gateway relays a handful of small requests per agent
+// run at high rates, and a client library's per-request machinery cost more than the relaying
+// itself. The parser is strict about framing, since a connection whose framing is in doubt must
+// never carry another request: anything unexpected ends the exchange with an error, and the
+// connection is closed rather than reused.
+
+export type Http1Request = {
+  method: string;
+  path: string;
+  /** Lower-case names; `host` is set by the caller. */
+  headers: Record<string, string | string[]>;
+  body: Buffer | NodeJS.ReadableStream | undefined;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+};
+
+export type Http1Sink = {
+  head(status: number, headers: Record<string, string | string[]>): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  error(err: Error): void;
+};
+
+/** Errors of the exchange carry a code that src/upstream/failure.ts classifies. */
+export function upstreamError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+const maxHeadBytes = 64 * 1024;
+const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/;
+
+type BodyMode = { kind: 'none' } | { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' };
+
+/**
+ * Drives one exchange. `finish(reusable)` is called exactly once, after the sink's `end` or
+ * `error`: true only when the response was complete, well framed and the member keeps the
+ * connection open, and the whole request was sent.
+ */
+export class Http1Exchange {
+  /** Any byte of a response arrived (a failure after that cannot be a stale kept-alive connection). */
+  responded = false;
+  #socket: Socket;
+  #req: Http1Request;
+  #sink: Http1Sink;
+  #finish: (reusable: boolean) => void;
+  #done = false;
+  #headed = false;
+  #keepAlive = true;
+  #requestSent = false;
+  #paused = false;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #mode: BodyMode = { kind: 'none' };
+  #chunk = new ChunkedDecoder();
+  #timer: NodeJS.Timeout;
+
+  constructor(socket: Socket, req: Http1Request, sink: Http1Sink, finish: (reusable: boolean) => void) {
+    this.#socket = socket;
+    this.#req = req;
+    this.#sink = sink;
+    this.#finish = finish;
+    this.#timer = setTimeout(() => this.fail(upstreamError('UPSTREAM_HEADERS_TIMEOUT', `no response head within ${req.headersTimeoutMs} ms`)), req.headersTimeoutMs);
+    this.#write();
+  }
+
+  pause(): void {
+    if (this.#done || this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+    // Time spent waiting for a slow agent is not the member's idleness.
+    if (this.#headed) clearTimeout(this.#timer);
+  }
+
+  resume(): void {
+    if (this.#done || !this.#paused) return;
+    this.#paused = false;
+    if (this.#headed) this.#timer.refresh();
+    this.#socket.resume();
+  }
+
+  /** Bytes from the member. */
+  onData(data: Buffer): void {
+    if (this.#done) return;
+    this.responded = true;
+    if (!this.#headed) {
+      this.#pending.push(data);
+      this.#pendingBytes += data.length;
+      const all = this.#pending.length === 1 ? data : Buffer.concat(this.#pending, this.#pendingBytes);
+      const rest = this.#parseHeads(all);
+      if (rest === undefined) {
+        if (!this.#done && this.#pendingBytes > maxHeadBytes) this.fail(upstreamError('UPSTREAM_PROTOCOL', `response head larger than ${maxHeadBytes} bytes`));
+        this.#pending = this.#done ? [] : [all];
+        return;
+      }
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      if (rest.length === 0 || this.#done) return;
+      data = rest;
+    } else {
+      this.#timer.refresh();
+    }
+    this.#body(data);
+  }
+
+  /** The member closed the connection (or it broke). */
+  onClose(err: Error | undefined): void {
+    if (this.#done) return;
+    if (this.#headed && this.#mode.kind === 'close' && err === undefined) {
+      this.#complete(false);
+      return;
+    }
+    const what = this.#headed ? 'the member closed the connection in the middle of its response' : 'the member closed the connection before answering';
+    this.fail(err ?? upstreamError('UPSTREAM_CLOSED', what));
+  }
+
+  fail(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#sink.error(err);
+    this.#finish(false);
+  }
+
+  #write(): void {
+    const { method, path, headers, body } = this.#req;
+    let head = `${method} ${path} HTTP/1.1\r\n`;
+    const streamed = body !== undefined && !Buffer.isBuffer(body);
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+      else for (const v of value) head += `${name}: ${v}\r\n`;
+    }
+    const chunked = streamed && headers['content-length'] === undefined;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    else if (Buffer.isBuffer(body) && headers['content-length'] === undefined) head += `content-length: ${body.length}\r\n`;
+    head += '\r\n';
+    const socket = this.#socket;
+    if (!streamed) {
+      if (body === undefined || body.length === 0) socket.write(head, 'latin1');
+      else {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      }
+      this.#requestSent = true;
+      return;
+    }
+    socket.write(head, 'latin1');
+    const stream = body;
+    const onDrain = (): void => {
+      stream.resume();
+    };
+    socket.on('drain', onDrain);
+    stream.on('data', (c: Buffer) => {
+      if (this.#done || c.length === 0) return;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${c.length.toString(16)}\r\n`, 'latin1');
+        socket.write(c);
+        socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        socket.write(c);
+      }
+      if (socket.writableNeedDrain) stream.pause();
+    });
+    stream.once('end', () => {
+      socket.off('drain', onDrain);
+      if (this.#done) return;
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      this.#requestSent = true;
+    });
+    stream.once('error', (err: Error) => {
+      socket.off('drain', onDrain);
+      this.fail(err);
+    });
+  }
+
+  /** Parses response heads (skipping 1xx); returns the bytes after the final head, undefined while incomplete. */
+  #parseHeads(buf: Buffer): Buffer | undefined {
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
+      if (end < 0) return undefined;
+      const lines = buf.toString('latin1', 0, end).split('\r\n');
+      const m = statusLine.exec(lines[0]!);
+      if (!m) {
+        this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed status line ${JSON.stringify(lines[0]!.slice(0, 80))}`));
+        return undefined;
+      }
+      const status = Number(m[2]);
+      const headers: Record<string, string | string[]> = {};
+      for (let i = 1; i < lines.length; i++) {
+        const line = lines[i]!;
+        const colon = line.indexOf(':');
+        const name = colon > 0 ? line.slice(0, colon) : '';
+        if (!token.test(name)) {
+          this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed response header line ${JSON.stringify(line.slice(0, 80))}`));
+          return undefined;
+        }
+        const key = name.toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        const seen = headers[key];
+        if (seen === undefined) headers[key] = value;
+        else if (typeof seen === 'string') headers[key] = [seen, value];
+        else seen.push(value);
+      }
+      buf = buf.subarray(end + 4);
+      if (status >= 100 && status < 200) {
+        if (status === 101) {
+          this.fail(upstreamError('UPSTREAM_PROTOCOL', 'the member switched protocols'));
+          return undefined;
+        }
+        continue;
+      }
+      const mode = this.#framing(status, m[1] === '1', headers);
+      if (mode === undefined) return undefined;
+      this.#mode = mode;
+      this.#headed = true;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.fail(upstreamError('UPSTREAM_BODY_TIMEOUT', `the member sent nothing for ${this.#req.bodyTimeoutMs} ms`)), this.#req.bodyTimeoutMs);
+      this.#sink.head(status, headers);
+      if (!this.#done && mode.kind === 'none') this.#complete(buf.length === 0);
+      return buf;
+    }
+  }
+
+  #framing(status: number, http11: boolean, headers: Record<string, string | string[]>): BodyMode | undefined {
+    const connection = String(headers.connection ?? '').toLowerCase();
+    this.#keepAlive = http11 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+    if (this.#req.method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    if (te !== undefined) {
+      // Both framings at once is how responses are smuggled: believe neither for reuse.
+      if (cl !== undefined) this.#keepAlive = false;
+      const codings = (Array.isArray(te) ? te.join(',') : te).toLowerCase().split(',').map((s) => s.trim());
+      return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : (this.#keepAlive = false, { kind: 'close' });
+    }
+    if (cl !== undefined) {
+      const values = new Set((Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(',').map((s) => s.trim())));
+      const only = values.size === 1 ? [...values][0]! : '';
+      if (!/^\d{1,15}$/.test(only)) {
+        this.fail(upstreamError('UPSTREAM_PROTOCOL', `invalid content-length ${JSON.stringify(cl)}`));
+        return undefined;
+      }
+      return Number(only) === 0 ? { kind: 'none' } : { kind: 'length', left: Number(only) };
+    }
+    this.#keepAlive = false;
+    return { kind: 'close' };
+  }
+
+  #body(data: Buffer): void {
+    const mode = this.#mode;
+    if (mode.kind === 'length') {
+      if (data.length < mode.left) {
+        mode.left -= data.length;
+        this.#sink.data(data);
+        return;
+      }
+      const last = data.subarray(0, mode.left);
+      const extra = data.length > mode.left;
+      mode.left = 0;
+      this.#sink.data(last);
+      if (!this.#done) this.#complete(!extra);
+    } else if (mode.kind === 'chunked') {
+      const r = this.#chunk.push(data, (c) => this.#sink.data(c));
+      if (this.#done) return;
+      if (r === 'error') this.fail(upstreamError('UPSTREAM_PROTOCOL', 'malformed chunked response body'));
+      else if (r !== 'more') this.#complete(r === 'end');
+    } else if (mode.kind === 'close') {
+      this.#sink.data(data);
+    } else {
+      // Bytes after a response that has no body: the connection's framing is off.
+      this.#keepAlive = false;
+    }
+  }
+
+  #complete(clean: boolean): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    if (this.#paused) this.#socket.resume();
+    this.#sink.end();
+    this.#finish(clean && this.#keepAlive && this.#requestSent);
+  }
+}
+
+/**
+ * The chunked transfer coding (RFC 9112 §7.1), decoded as bytes arrive. Chunk extensions and
+ * trailers are read and dropped. push returns 'end' when the last chunk and trailers are in and
+ * nothing follows, 'extra' when bytes follow them, 'more' while incomplete, 'error' on bad framing.
+ */
+export class ChunkedDecoder {
+  #state: 'size' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'size';
+  #line = '';
+  #left = 0;
+
+  push(buf: Buffer, out: (chunk: Buffer) => void): 'more' | 'end' | 'extra' | 'error' {
+    let i = 0;
+    while (i < buf.length) {
+      if (this.#state === 'data') {
+        const n = Math.min(this.#left, buf.length - i);
+        out(buf.subarray(i, i + n));
+        i += n;
+        this.#left -= n;
+        if (this.#left === 0) this.#state = 'data-crlf';
+        continue;
+      }
+      if (this.#state === 'done') return 'extra';
+      const nl = buf.indexOf(10, i);
+      const end = nl < 0 ? buf.length : nl;
+      this.#line += buf.toString('latin1', i, end);
+      if (this.#line.length > 4096) return 'error';
+      if (nl < 0) return 'more';
+      i = nl + 1;
+      if (!this.#line.endsWith('\r')) return 'error';
+      const line = this.#line.slice(0, -1);
+      this.#line = '';
+      if (this.#state === 'data-crlf') {
+        if (line !== '') return 'error';
+        this.#state = 'size';
+      } else if (this.#state === 'size') {
+        const m = /^([0-9A-Fa-f]{1,12})[ \t]*(;.*)?$/.exec(line);
+        if (!m) return 'error';
+        this.#left = parseInt(m[1]!, 16);
+        this.#state = this.#left === 0 ? 'trailer' : 'data';
+      } else if (line === '') {
+        this.#state = 'done';
+        return i === buf.length ? 'end' : 'extra';
+      }
+    }
+    return this.#state === 'done' ? 'end' : 'more';
+  }
+}
