@@ -21,4 +21,6 @@ export default tseslint.config(
       ],
     },
   },
+  // The dashboard's browser modules are plain JavaScript outside the TypeScript project.
+  { files: ['src/admin/dashboard/static/**/*.js'], extends: [tseslint.configs.disableTypeChecked], languageOptions: { parserOptions: { projectService: false } } },
 );

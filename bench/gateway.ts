@@ -16,6 +16,7 @@ import { backendTag, type BackendCommand, type BackendReply, type BackendStats }
 import { ensurePackages, startHaproxy, startNginx, type Door } from './lib/gateway-doors.ts';
 import type { LoadJob } from './lib/gateway-load.ts';
 import type { RelayReply, RelayStart } from './lib/gateway-node-relay.ts';
+import type { FloorStart } from './lib/gateway-floor.ts';
 import { probe, runLoad, type Measured } from './lib/gateway-measure.ts';
 import { forkScript, nextMessage, waitForQuiet } from './lib/gateway-procs.ts';
 import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
@@ -100,6 +101,16 @@ try {
         return { name: 'node-relay', version: `node:https + undici relay ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
       },
     },
+    ...(['pipe', 'answer'] as const).map((mode) => ({
+      name: `floor-${mode}`,
+      proxied: true,
+      start: async (): Promise<Door> => {
+        const floor = forkScript(join(import.meta.dirname, 'lib', 'gateway-floor.ts'));
+        const port = nextMessage<RelayReply, number>(floor.child, (m) => (m.op === 'listening' ? m.port : undefined), 15_000);
+        floor.child.send({ op: 'start', mode, backendPort: httpPort, key: serverKey, cert: serverChain, ca, crl } satisfies FloorStart);
+        return { name: `floor-${mode}`, version: `floor ${mode} ${process.version}`, port: await port, pid: floor.child.pid ?? -1, logs: () => '', stop: () => floor.stop() };
+      },
+    })),
     { name: 'haproxy', proxied: false, start: () => startHaproxy(join(tmp, 'haproxy'), httpsPort) },
     {
       name: 'direct',

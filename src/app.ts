@@ -15,9 +15,10 @@ import type { UpstreamTls } from './upstream/connections.ts';
 import { RuntimeMembers } from './admin/runtime-members.ts';
 import { startAdmin } from './admin/start.ts';
 import type { AdminServer } from './admin/server.ts';
-import { removeAdminEndpoint } from './runtime-files.ts';
+import { removeAdminEndpoint, type ReloadStatus } from './runtime-files.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
+import { startObservability } from './observability/service.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -51,7 +52,8 @@ export function caConfigOf(config: Config): CaConfig {
   return { ...config.ca, stateDir: config.stateDir, serverCertname: config.server.certname };
 }
 
-export async function startApp(config: Config, deps: { clock: Clock; log: Log; random?: Random }): Promise<App> {
+/** `reload`: the serve process's reload (re-read the file, App.reload, record the outcome), for POST /admin/v1/reload. */
+export async function startApp(config: Config, deps: { clock: Clock; log: Log; random?: Random; reload?: () => Promise<ReloadStatus> }): Promise<App> {
   const { log, clock } = deps;
   if (!config.ca.enabled) throw new RingmasterError('RM_CONFIG_INVALID', 'ca.enabled: false needs an external CA, which is not supported yet');
   const { ca, created } = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
@@ -74,20 +76,30 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   const reports = await openReports(config, { clock, log: log.child({ component: 'reports' }) });
   const gateway = new Gateway(members.effective(gatewayConfigOf(config)), {
     clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: createCaApi(ca) }, upstreamTls,
+    reports: reports && { forward: config.reports.forward, capture: (r) => reports.capture.capture(r), noteCatalog: (c, m, t) => reports.capture.noteCatalog(c, m, t) },
   });
   gateway.start();
   members.attach(gateway);
   const dispatch = (req: Parameters<Gateway['handle']>[0]) => gateway.handle(req);
+  // The DNS responder starts after the listeners; a scrape before that shows no DNS metrics.
+  const started: { dns?: DnsService | undefined } = {};
+  const observability = startObservability(config, { pools: () => gateway.pools(), ca, reports: () => reports, dns: () => started.dns }, { clock, log: log.child({ component: 'metrics' }) });
 
   const listeners = config.listeners.map(
     (l) => new Listener({
       name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout,
       maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => ca.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
+      observer: observability.observer,
     }),
   );
+  let current = config;
   // Before the agents' listeners, so that once "listening" is logged the admin port is known too.
   const admin: AdminServer | undefined = config.admin.enabled
-    ? await startAdmin({ config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }) })
+    ? await startAdmin({
+      config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }),
+      runtime: { ca, config: () => current, listeners: () => listeners, reload: deps.reload, startedAt: clock.now() },
+      metrics: () => observability.scrape(),
+    })
     : undefined;
   ca.onChange(() => {
     admin?.updateTls(material());
@@ -114,6 +126,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     await gateway.stop();
     throw err;
   });
+  started.dns = dns;
 
   // A revocation by the CLI lands in ca_crl.pem; notice it at once (watch) or within a second (poll).
   let watcher: FSWatcher | undefined;
@@ -140,7 +153,6 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   };
   crlTimer = clock.setTimeout(renewCrl, config.ca.crl.checkInterval);
 
-  let current = config;
   return {
     ca,
     listeners,
@@ -154,6 +166,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
         (k) => !reloadable.has(k) && JSON.stringify((current as Record<string, unknown>)[k]) !== JSON.stringify((next as Record<string, unknown>)[k]),
       );
       const applied = gateway.reload(members.effective(gatewayConfigOf(next)));
+      observability.reopen();
       current = { ...next, ...Object.fromEntries(needsRestart.map((k) => [k, (current as Record<string, unknown>)[k]])) };
       return { applied, needsRestart };
     },
@@ -169,6 +182,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
         await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
       }
       await Promise.all(listeners.map((l) => l.close(deadlineMs)));
+      await observability.close();
       await reports?.close();
       await dns?.close();
       await gateway.stop();

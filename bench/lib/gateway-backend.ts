@@ -28,6 +28,8 @@ const bodies = {
   node: jsonBody(backendTag, 1024, { name: 'agent', environment: 'production', parameters: { pp_role: 'web' }, classes: [] }),
   fileMetadata: jsonBody(backendTag, 1024, { path: '/etc/puppetlabs/code/environments/production/modules/m/files/f', owner: 0, group: 0, mode: 420, checksum: { type: 'sha256', value: '{sha256}00' } }),
   catalog: jsonBody(backendTag, 50 * 1024, { name: 'agent', version: 1, environment: 'production', resources: [] }),
+  // puppetserver answers a report with the processors that ran.
+  report: Buffer.from('[]'),
   notFound: Buffer.from(JSON.stringify({ message: 'Not Found', issue_kind: 'RUNTIME_ERROR', tag: backendTag })),
 };
 
@@ -35,6 +37,7 @@ function pick(method: string, url: string): Buffer {
   if (method === 'POST' && url.startsWith('/puppet/v3/catalog/')) return bodies.catalog;
   if (method === 'GET' && url.startsWith('/puppet/v3/node/')) return bodies.node;
   if (method === 'GET' && url.startsWith('/puppet/v3/file_metadata/')) return bodies.fileMetadata;
+  if (method === 'PUT' && url.startsWith('/puppet/v3/report/')) return bodies.report;
   return bodies.notFound;
 }
 

@@ -10,6 +10,7 @@ import type { MemberSource } from './overlay.ts';
 import type { RuntimeMembers } from './runtime-members.ts';
 import type { ReportStore } from '../reports/store.ts';
 import { createReportsApi } from './reports-api.ts';
+import { createRuntimeEndpoints, type RuntimeDeps } from './endpoints.ts';
 
 // The admin API's endpoints under /admin/v1, as a function of an authenticated request: the
 // pools as the gateway sees them, drain and enable, and members added and removed at run time.
@@ -31,7 +32,7 @@ export type AdminCall = {
 };
 export type AdminAnswer = { status: number; body: unknown };
 export type AdminApi = (call: AdminCall) => Promise<AdminAnswer>;
-export type AdminApiDeps = { pools: () => ReadonlyMap<string, Pool>; members: RuntimeMembers; clock: Clock; reports?: ReportStore | undefined };
+export type AdminApiDeps = { pools: () => ReadonlyMap<string, Pool>; members: RuntimeMembers; clock: Clock; reports?: ReportStore | undefined } & RuntimeDeps;
 
 export type AdminMemberView = MemberSnapshot & { source: MemberSource | null };
 export type AdminPoolView = Omit<PoolSnapshot, 'members'> & { members: AdminMemberView[] };
@@ -53,9 +54,12 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
   };
 
   const reportsApi = createReportsApi({ reports: deps.reports, clock: deps.clock });
+  const runtime = createRuntimeEndpoints(deps, poolView);
   return async (call) => {
     const [admin, version, collection, poolName, sub, memberName, action, ...extra] = call.segments;
     if (admin === 'admin' && version === 'v1' && (collection === 'reports' || collection === 'nodes')) return reportsApi(call);
+    const endpoint = admin === 'admin' && version === 'v1' && collection !== undefined && Object.hasOwn(runtime, collection) ? runtime[collection] : undefined;
+    if (endpoint) return endpoint(call);
     if (admin !== 'admin' || version !== 'v1' || collection !== 'pools' || extra.length > 0 || call.segments.includes('')) throw notFound(call);
     if (poolName === undefined) {
       allow(call, ['GET']);

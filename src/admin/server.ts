@@ -9,6 +9,7 @@ import { checkRequestTarget } from '../listener/path.ts';
 import { peerOf, type Peer } from '../listener/peer.ts';
 import type { AdminAuth } from './auth.ts';
 import type { AdminAnswer, AdminApi } from './api.ts';
+import { refuseCrossSite } from './origin.ts';
 
 // The admin API's own HTTPS listener, apart from the agents' one: another address (loopback by
 // default), JSON instead of Puppet's text errors, and its own authentication. Like the agent
@@ -23,6 +24,10 @@ export type AdminServerOptions = {
   auth: AdminAuth;
   api: AdminApi;
   log: Log;
+  /** Serves the dashboard's files (GET / and /ui/...) without authentication: they hold no data. True when it answered. */
+  dashboard?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  /** GET /metrics: the Prometheus exposition (src/observability/metrics.ts), behind the same authentication. */
+  metrics?: (() => Promise<{ contentType: string; body: string }>) | undefined;
 };
 
 const maxBodyBytes = 64 * 1024;
@@ -70,11 +75,19 @@ export class AdminServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#options.dashboard?.(req, res)) return;
     let answer: AdminAnswer;
     try {
+      refuseCrossSite(req.method ?? 'GET', req.headers);
       const peer = this.#peer(req.socket as TLSSocket);
       const who = await this.#options.auth({ peer, authorization: req.headers.authorization });
       const target = checkRequestTarget(req.url);
+      if (target.path === '/metrics' && this.#options.metrics) {
+        if (req.method !== 'GET') throw new RingmasterError('RM_METHOD_NOT_ALLOWED', `${req.method} is not allowed on /metrics (allowed: GET)`, { details: { allow: 'GET' } });
+        const m = await this.#options.metrics();
+        if (!res.destroyed) res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.body), 'cache-control': 'no-store' }).end(m.body);
+        return;
+      }
       const gone = new AbortController();
       res.once('close', () => gone.abort());
       answer = await this.#options.api({
@@ -90,7 +103,7 @@ export class AdminServer {
     }
     if (res.destroyed || res.headersSent) return;
     const body = Buffer.from(`${JSON.stringify(answer.body, null, 2)}\n`);
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' };
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
     const code = errorCodeOf(answer.body);
     if (code) headers['x-ringmaster-error'] = code;
     if (answer.status === 401) headers['www-authenticate'] = 'Bearer realm="ringmaster admin"';

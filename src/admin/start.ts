@@ -11,6 +11,8 @@ import { createAdminAuth, tokenFileOf } from './auth.ts';
 import type { RuntimeMembers } from './runtime-members.ts';
 import type { ReportStore } from '../reports/store.ts';
 import { AdminServer } from './server.ts';
+import type { RuntimeDeps } from './endpoints.ts';
+import { createDashboard } from './dashboard/files.ts';
 
 // Starts the admin API for the composition root. A port that cannot be bound is logged as an
 // error and the rest of ringmaster runs on: agents' runs matter more than the operator's API, and
@@ -26,6 +28,10 @@ export type AdminStartDeps = {
   reports?: ReportStore | undefined;
   clock: Clock;
   log: Log;
+  /** The CA, listeners, running config and reload for /admin/v1/state, /ca, /config and /reload. */
+  runtime?: RuntimeDeps | undefined;
+  /** The Prometheus exposition for GET /metrics. */
+  metrics?: (() => Promise<{ contentType: string; body: string }>) | undefined;
 };
 
 export async function startAdmin(deps: AdminStartDeps): Promise<AdminServer | undefined> {
@@ -40,7 +46,9 @@ export async function startAdmin(deps: AdminStartDeps): Promise<AdminServer | un
     tls: deps.tls,
     isRevoked: deps.isRevoked,
     auth: createAdminAuth({ ownCertname: config.server.certname, allow: config.admin.allow, tokenFile }, log),
-    api: createAdminApi({ pools: () => deps.gateway.pools(), members: deps.members, clock: deps.clock, reports: deps.reports }),
+    api: createAdminApi({ pools: () => deps.gateway.pools(), members: deps.members, clock: deps.clock, reports: deps.reports, gatewayState: () => deps.gateway.state(), ...deps.runtime }),
+    dashboard: createDashboard(),
+    metrics: deps.metrics,
     log,
   });
   let port: number;

@@ -380,6 +380,15 @@ export class CertificateAuthority {
     return this.#chain.own.nextUpdate;
   }
 
+  get crlThisUpdate(): Date {
+    return this.#chain.own.thisUpdate;
+  }
+
+  /** Certificates this process signed since it opened the CA (for metrics). */
+  get signedCount(): number {
+    return this.#signing.signed;
+  }
+
   /** Deletes a name's certificate and request without revoking (puppetserver's DELETE certificate_status). */
   async remove(name: string): Promise<boolean> {
     validateCertname(name);

@@ -36,6 +36,7 @@ export class SigningQueue {
   #allowDuplicateCerts: boolean;
   #queue: SignJob[] = [];
   #batching = false;
+  #signed = 0;
 
   constructor(deps: SigningQueueDeps) {
     this.#store = deps.store;
@@ -43,6 +44,11 @@ export class SigningQueue {
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#allowDuplicateCerts = deps.allowDuplicateCerts;
+  }
+
+  /** Certificates signed by this queue since it was made, for metrics. */
+  get signed(): number {
+    return this.#signed;
   }
 
   submit(job: SignRequest): Promise<ParsedCert> {
@@ -112,6 +118,7 @@ export class SigningQueue {
     await this.#store.appendInventory(entries);
     await this.#store.putSignedMany(done.map(({ job, cert }) => ({ name: job.certname, pem: cert.pem })));
     await Promise.all(done.filter(({ job }) => job.fromRequest).map(({ job }) => this.#store.deleteRequest(job.certname)));
+    this.#signed += done.length;
     for (const { job, cert } of done) {
       this.#log.info({ certname: job.certname, serial: cert.serial.toString(), notAfter: cert.notAfter.toISOString() }, 'signed certificate');
       job.resolve(cert);

@@ -55,6 +55,7 @@ export function resolveConfig(input: unknown, options: LoadOptions = {}): Config
     configFile: options.configFile ? resolve(cwd, options.configFile) : undefined,
     server: { certname, dnsAltNames },
     ca: { ...parsed.ca, dir: parsed.ca.dir ? resolve(base, parsed.ca.dir) : join(stateDir, 'ca') },
+    accessLog: { ...parsed.accessLog, destination: parsed.accessLog.destination === 'stdout' ? 'stdout' : resolve(base, parsed.accessLog.destination) },
     pools: Object.fromEntries(
       Object.entries(parsed.pools).map(([name, p]) => [name, p.upstreamTls.ca ? { ...p, upstreamTls: { ...p.upstreamTls, ca: resolve(base, p.upstreamTls.ca) } } : p]),
     ),

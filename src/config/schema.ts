@@ -372,6 +372,14 @@ const reports = z.strictObject({
     .describe('Reports received but not yet stored, held in memory.'),
 });
 
+// ---- the access log: one line per request, apart from the service log ----
+
+const accessLog = z.strictObject({
+  enabled: z.boolean().default(false).describe('Write one line per agent request (time, certname, client address, method, path without its query, route, pool, member, status, bytes, upstream and queue time, retries, `RM_*` code). Never headers, query strings or bodies. Changing this section needs a restart.'),
+  destination: z.string().min(1).default('stdout').describe('`stdout`, or a file path (relative to the config file) appended to; `ringmaster reload` (SIGHUP) reopens it, for logrotate.'),
+  format: z.enum(['json', 'text']).default('json').describe('JSON lines, or one text line per request in the style of a web server\'s access log.'),
+});
+
 export const configSchema = z
   .strictObject({
   stateDir: z.string().optional().describe('Directory holding all state. Default: `./var`, or `--state-dir`.'),
@@ -394,6 +402,7 @@ export const configSchema = z
   admin: admin.prefault({}).describe('The admin API: HTTPS with client certificates verified against the CA, or a bearer token.'),
   reports: reports.prefault({}).describe('Reports: what agents send after each run, kept for `ringmaster reports` and the admin API, and forwarded or answered.'),
   dns: dns.prefault({}).describe('The DNS responder: SRV, A and AAAA answers for the Puppet service names that follow live health.'),
+  accessLog: accessLog.prefault({}).describe('The access log of agent requests (the admin API is not in it). `/metrics` on the admin API has the same requests as counters.'),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),

@@ -8,7 +8,8 @@ import { Router } from '../router/router.ts';
 import { Pool, type PoolSpec } from '../pool/pool.ts';
 import type { Member, ProbeResult } from '../pool/member.ts';
 import { MemberConnections, type UpstreamTls } from '../upstream/connections.ts';
-import { proxy, type PoolSettings, type ProxyTarget } from '../upstream/proxy.ts';
+import { proxy, type PoolSettings, type ProxyOutcome, type ProxyTarget } from '../upstream/proxy.ts';
+import type { RequestTrace } from '../observability/request.ts';
 import type { GatewayConfig, PoolConfig } from './config.ts';
 import { jrubyCount, jrubyMetricsPath } from './jruby-metrics.ts';
 
@@ -17,7 +18,18 @@ import { jrubyCount, jrubyMetricsPath } from './jruby-metrics.ts';
 // hold their own references and finish on what they started with.
 
 export type Services = { ca: (req: ServiceRequest) => Promise<ServiceResponse> };
-export type GatewayDeps = { clock: Clock; random: Random; log: Log; services: Services; upstreamTls: (p: PoolConfig) => UpstreamTls };
+export type GatewayDeps = { clock: Clock; random: Random; log: Log; services: Services; upstreamTls: (p: PoolConfig) => UpstreamTls; reports?: ReportSink | undefined };
+
+/** Where reports go (src/reports/capture.ts): `capture` and `noteCatalog` only queue or note. */
+export type ReportSink = {
+  forward: 'route' | 'none' | { pool: string };
+  capture(input: { certname: string; body: Buffer; receivedAt: number; environment?: string | undefined }): unknown;
+  noteCatalog(certname: string, member: string, transactionUuid?: string): void;
+};
+
+const reportPath = /^\/puppet\/v3\/report\/([^/]+)$/;
+/** Largest report ringmaster answers itself (`reports.forward: none`). */
+const maxLocalReportBytes = 256 * 1024 * 1024;
 
 type PoolEntry = { pool: Pool; settings: PoolSettings; config: PoolConfig; connections: Map<string, MemberConnections> };
 
@@ -106,28 +118,69 @@ export class Gateway {
     const match = this.#router.match(input);
     if (!match) throw new RingmasterError('RM_NOT_FOUND', `Not Found: ${req.path}`);
     const { route } = match;
+    const trace = req.trace;
+    if (trace) trace.route = route.name;
     if (route.maxHeaderBytes !== undefined) {
       const size = headSize(req);
       if (size > route.maxHeaderBytes) throw new RingmasterError('RM_HEADERS_TOO_LARGE', `request head of ${size} bytes exceeds the limit of ${route.maxHeaderBytes} bytes for route ${route.name}`);
     }
+    const reports = this.#deps.reports;
+    const reportOf = reports && req.method === 'PUT' ? reportPath.exec(req.path)?.[1] : undefined;
+    if (reports && reportOf !== undefined && reports.forward === 'none') return this.#answerReport(req, reportOf, reports);
     if (route.target.kind === 'service') {
       if (route.target.service === 'ca') return this.#deps.services.ca(req);
       return statusSimple(req, () => (this.state() === 'running' ? 'running' : 'stopping'));
     }
-    const poolName = match.pool ?? route.target.pool;
+    const poolName = reports && reportOf !== undefined && typeof reports.forward === 'object' ? reports.forward.pool : match.pool ?? route.target.pool;
+    if (trace) trace.pool = poolName;
     const entry = this.#pools.get(poolName);
     if (!entry) {
       throw new RingmasterError('RM_POOL_UNAVAILABLE', `no pool named ${poolName} is configured (route ${route.name})`, { details: { retryAfter: 15 } });
     }
-    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now() };
-    // The outcome (member, status, attempts) is for the access log of the operator-surface work.
-    await proxy(
-      { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
-      route,
-      target,
-      this.#log,
-    );
+    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now(), observe: reports && (reportOf !== undefined || req.path.includes('/catalog')) ? this.#observer(req, reportOf, reports) : undefined };
+    // Where it went and how long it took go to the metrics and the access log.
+    let outcome: ProxyOutcome;
+    try {
+      outcome = await proxy(
+        { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
+        route,
+        target,
+        this.#log,
+      );
+    } catch (err) {
+      if (trace) traceFailure(trace, err);
+      throw err;
+    }
+    if (trace) traceOutcome(trace, outcome);
     return undefined;
+  }
+
+  /**
+   * What the proxy tells the reports store. Only a verified agent's own report is kept, as
+   * puppetserver's auth.conf only lets a node save its own: anything else still goes to the
+   * member, which refuses it, but never into the store.
+   */
+  #observer(req: ServiceRequest, reportOf: string | undefined, reports: ReportSink): ProxyTarget['observe'] {
+    const peer = req.peer;
+    if (peer.kind !== 'verified') return undefined;
+    const certname = peer.certname;
+    const environment = req.query.get('environment') ?? undefined;
+    return {
+      report: (body) => {
+        if (reportOf === certname) reports.capture({ certname, body, receivedAt: this.#deps.clock.now(), environment });
+      },
+      catalog: (member, transactionUuid) => reports.noteCatalog(certname, member, transactionUuid),
+    };
+  }
+
+  /** `reports.forward: none`: the report is stored and answered here, as puppetserver answers it. */
+  async #answerReport(req: ServiceRequest, name: string, reports: ReportSink): Promise<ServiceResponse> {
+    if (req.peer.kind !== 'verified') throw new RingmasterError('RM_AUTH_REQUIRED', `saving a report needs a verified client certificate`);
+    if (req.peer.certname !== name) throw new RingmasterError('RM_AUTH_FORBIDDEN', `${req.peer.certname} may not save the report of ${name}`);
+    const body = await req.body(maxLocalReportBytes);
+    reports.capture({ certname: name, body, receivedAt: this.#deps.clock.now(), environment: req.query.get('environment') ?? undefined });
+    // puppetserver answers with the report processors that ran; none ran here.
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: '[]' };
   }
 
   #createPool(name: string, config: PoolConfig): PoolEntry {
@@ -203,6 +256,22 @@ function poolSpec(name: string, p: PoolConfig): PoolSpec {
 
 function poolSettings(p: PoolConfig): PoolSettings {
   return { retryAttempts: p.retry.attempts, bufferLimit: p.retry.bufferLimit, retryAfterSeconds: Math.ceil(p.retryAfter / 1000), idleTimeoutMs: p.timeouts.idle };
+}
+
+function traceOutcome(trace: RequestTrace, o: ProxyOutcome): void {
+  trace.member = o.member;
+  trace.attempts = o.attempts;
+  trace.upstreamMs = o.upstreamMs;
+  trace.queueMs = o.queueMs;
+  if (o.code?.startsWith('RM_')) trace.code = o.code;
+}
+
+/** What a refusal or failure of the proxy tells about the request (the listener sends the error). */
+function traceFailure(trace: RequestTrace, err: unknown): void {
+  const d = err instanceof RingmasterError ? err.details : undefined;
+  if (typeof d?.attempts === 'number') trace.attempts = d.attempts;
+  if (typeof d?.member === 'string') trace.member = d.member;
+  if (typeof d?.waitedMs === 'number') trace.queueMs = d.waitedMs;
 }
 
 function headSize(req: ServiceRequest): number {

@@ -6,10 +6,13 @@ export type TimerHandle = { cancel(): void };
 export type Clock = {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Milliseconds that never go back (for durations); clocks without it measure with `now()`. */
+  monotonic?(): number;
 };
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
     const t = setTimeout(fn, ms);
     t.unref();

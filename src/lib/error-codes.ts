@@ -65,6 +65,7 @@ export const errorCodes = {
   RM_ADMIN_MEMBER_IN_CONFIG: { status: 409, summary: 'The member is defined in the configuration file; change it there and reload (drain and enable work on it at run time).' },
   RM_ADMIN_DRAIN_TIMEOUT: { status: 504, summary: 'A drain with wait: the member still had requests in flight when the timeout passed; it stays draining.' },
   RM_ADMIN_UNAVAILABLE: { status: 503, summary: 'The admin API is not available: admin.enabled is false, its listener could not start (logged at start), or it cannot be reached.' },
+  RM_ADMIN_CROSS_SITE: { status: 403, summary: 'A request to the admin API that changes something came from another web origin (Origin or Sec-Fetch-Site), or as a form (text/plain, urlencoded, multipart); it is refused so that a web page cannot act with an operator\'s browser credentials.' },
   RM_MEMBERS_FILE_INVALID: { status: 500, summary: '`<stateDir>/members.json` (members added and drains set at run time) cannot be read or is not valid; fix or remove it.' },
 
   // reports

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RingmasterError } from '../lib/errors.ts';
+import type { RequestTrace } from '../observability/request.ts';
 import type { Peer } from './peer.ts';
 
 // The small request/response shapes the built-in services answer with. Services are plain
@@ -20,6 +21,8 @@ export type ServiceRequest = {
   raw: { req: IncomingMessage; res: ServerResponse };
   /** True once the listener is draining: answers should close their connections. */
   draining: () => boolean;
+  /** Where the request went, for the metrics and the access log; filled in by the gateway. */
+  trace?: RequestTrace | undefined;
 };
 
 export type ServiceResponse = {

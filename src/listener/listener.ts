@@ -4,6 +4,8 @@ import type { TLSSocket, SecureContextOptions } from 'node:tls';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
+import type { RequestObserver } from '../observability/observer.ts';
+import type { RequestTrace } from '../observability/request.ts';
 import { checkRequestTarget } from './path.ts';
 import { peerOf, type Peer } from './peer.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
@@ -30,6 +32,8 @@ export type ListenerOptions = {
   dispatch: Dispatch;
   isRevoked: (serial: bigint) => boolean;
   log: Log;
+  /** Metrics and access log; absent in tests that need neither. */
+  observer?: RequestObserver | undefined;
 };
 
 // net.Server#close: stop accepting without http.Server's immediate close of idle connections.
@@ -60,12 +64,20 @@ export class Listener {
       keepAliveTimeout: options.keepAliveTimeoutMs,
       maxHeaderSize: options.maxHeaderBytes,
     });
-    this.#server.on('secureConnection', (socket: TLSSocket) => this.#track(socket));
+    this.#server.on('secureConnection', (socket: TLSSocket) => {
+      this.#track(socket);
+      if (options.observer) {
+        const peer = this.#peer(socket);
+        options.observer.tlsHandshake(this.name, peer.kind, peer.kind === 'rejected' ? peer.reason : undefined);
+      }
+    });
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.#started(req, res);
-      void this.#handle(req, res);
+      const trace = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket as TLSSocket));
+      void this.#handle(req, res, trace);
     });
     this.#server.on('tlsClientError', (err: Error) => {
+      options.observer?.tlsFailure(this.name, err);
       this.#log.debug({ listener: this.name, err: errorMessage(err) }, 'TLS handshake failed');
     });
   }
@@ -135,7 +147,7 @@ export class Listener {
     });
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse, trace: RequestTrace | undefined): Promise<void> {
     let response: ServiceResponse;
     try {
       const peer = this.#peer(req.socket as TLSSocket);
@@ -154,6 +166,7 @@ export class Listener {
         rawTarget: req.url ?? '/',
         raw: { req, res },
         draining: () => this.#draining,
+        trace,
       });
       if (answer === undefined) return;
       response = answer;
@@ -168,7 +181,14 @@ export class Listener {
       res.destroy();
       return;
     }
+    const code = response.headers?.['x-ringmaster-error'];
+    if (trace && code !== undefined) trace.code ??= code;
     this.#send(req, res, response);
+  }
+
+  #certname(socket: TLSSocket): string | undefined {
+    const peer = this.#peer(socket);
+    return peer.kind === 'verified' ? peer.certname : undefined;
   }
 
   #peer(socket: TLSSocket): Peer {

@@ -124,7 +124,7 @@ export class Pool {
       const withdraw = this.#queue.add(
         { exclude: ctx.exclude, key: ctx.key, resolve, reject },
         capacity.queueTimeout,
-        (waitedMs) => new RingmasterError('RM_QUEUE_TIMEOUT', `no compile slot in pool ${this.name} within ${waitedMs} ms`, { details: { retryAfter: jitteredRetryAfter(capacity, this.#deps.random) } }),
+        (waitedMs) => new RingmasterError('RM_QUEUE_TIMEOUT', `no compile slot in pool ${this.name} within ${waitedMs} ms`, { details: { retryAfter: jitteredRetryAfter(capacity, this.#deps.random), waitedMs } }),
       );
       ctx.signal?.addEventListener('abort', () => {
         withdraw();

@@ -28,6 +28,16 @@ export type ProxyTarget = {
   connections(member: Member): MemberConnections;
   /** The injected clock's time, for compile durations. */
   now(): number;
+  /** Told about the reports and catalogs passing through (the reports store). */
+  observe?: ProxyObserver | undefined;
+};
+
+/** Called on the request path: implementations only note or queue, never wait. */
+export type ProxyObserver = {
+  /** The whole body of a report PUT, once the agent has sent it, whatever the member answers. */
+  report(body: Buffer): void;
+  /** A catalog a member answered with 200, with the run's transaction UUID when the request named it. */
+  catalog(member: string, transactionUuid: string | undefined): void;
 };
 
 /** A request's hold on a member: a plain in-flight count, or a compile slot. */
@@ -35,9 +45,11 @@ type Hold = { release(outcome?: { compileMs?: number }): void };
 
 export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log };
 
-export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string };
+export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string; queueMs?: number; upstreamMs?: number };
 
 const catalogPath = /^\/puppet\/v[34]\/catalog(\/|$)/;
+const reportPath = /^\/puppet\/v3\/report\/[^/]+$/;
+const transactionUuid = /(?:^|[?&])transaction_uuid=([0-9A-Fa-f-]{36})(?:&|$)/;
 
 export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log: Log): Promise<ProxyOutcome> {
   const { req, res, peer } = ex;
@@ -66,12 +78,19 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     body = chunked ? req.pipe(limiter(route.maxBodyBytes)) : req;
     bodyKept = false;
   }
+  const observe = target.observe;
+  if (observe && method === 'PUT' && reportPath.test(ex.path)) {
+    if (Buffer.isBuffer(body)) observe.report(body);
+    else if (body) teeWhole(body, (whole) => observe.report(whole));
+  }
+  const txn = observe && compile ? transactionUuid.exec(method === 'GET' ? ex.rawTarget.slice(ex.rawTarget.indexOf('?') + 1) : Buffer.isBuffer(body) ? body.toString('latin1') : '')?.[1] : undefined;
 
   const headers = upstreamRequestHeaders({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
   const key = peer.kind === 'verified' ? peer.certname : undefined;
   const tried = new Set<string>();
   const maxAttempts = bodyKept ? 1 + target.settings.retryAttempts : 1;
   let lastError = '';
+  let queueMs: number | undefined;
 
   while (tried.size < maxAttempts) {
     if (res.destroyed) return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
@@ -79,16 +98,17 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     if (held === 'gone') return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
     if (!held) break;
     const { member, hold } = held;
+    if ('waitedMs' in held && typeof held.waitedMs === 'number') queueMs = (queueMs ?? 0) + held.waitedMs;
     tried.add(member.name);
-    const outcome = await exchange(ex, target, member, hold, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
-    if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}) };
+    const outcome = await exchange(ex, target, member, hold, compile ? txn ?? null : undefined, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
+    if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}), ...(queueMs !== undefined ? { queueMs } : {}), ...(outcome.headMs !== undefined ? { upstreamMs: outcome.headMs } : {}) };
     const err = outcome.err;
     const kind = classify(err);
     if (kind === 'aborted') return { status: 499, member: member.name, attempts: tried.size, code: 'client-gone' };
     if (kind === 'body') throw err;
     if (kind === 'timeout') {
       target.pool.recordFailure(member, { kind: 'timeout' });
-      throw new RingmasterError('RM_UPSTREAM_TIMEOUT', `member ${member.name} of pool ${target.pool.name} sent no response head within ${route.responseHeadTimeoutMs} ms`);
+      throw new RingmasterError('RM_UPSTREAM_TIMEOUT', `member ${member.name} of pool ${target.pool.name} sent no response head within ${route.responseHeadTimeoutMs} ms`, { details: { member: member.name, attempts: tried.size } });
     }
     target.pool.recordFailure(member, { kind: 'connect' });
     lastError = `${member.name}: ${errorMessage(err)}`;
@@ -101,10 +121,10 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   const message = tried.size === 0
     ? `no member of pool ${target.pool.name} is available`
     : `no member of pool ${target.pool.name} answered (${lastError})`;
-  throw new RingmasterError(code, message, { details: { retryAfter: target.settings.retryAfterSeconds } });
+  throw new RingmasterError(code, message, { details: { retryAfter: target.settings.retryAfterSeconds, attempts: tried.size } });
 }
 
-type Attempt = { kind: 'answered'; status: number; code?: string } | { kind: 'failed'; err: Error };
+type Attempt = { kind: 'answered'; status: number; code?: string; headMs?: number } | { kind: 'failed'; err: Error };
 
 function plainHold(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold } | undefined {
   const member = target.pool.select({ key, exclude: tried });
@@ -112,14 +132,14 @@ function plainHold(target: ProxyTarget, key: string | undefined, tried: Readonly
 }
 
 /** Waits for a compile slot; 'gone' when the agent left while waiting. Overload errors propagate. */
-async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Promise<{ member: Member; hold: Hold } | undefined | 'gone'> {
+async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Promise<{ member: Member; hold: Hold; waitedMs: number } | undefined | 'gone'> {
   const gone = new AbortController();
   const onClose = () => gone.abort();
   ex.res.once('close', onClose);
   try {
     const grant = await target.pool.acquireCompile({ key, exclude: tried, signal: gone.signal });
     if (grant && grant.waitedMs > 0) ex.log.debug({ pool: target.pool.name, member: grant.member.name, waitedMs: grant.waitedMs }, 'compile waited for a slot');
-    return grant ? { member: grant.member, hold: grant.lease } : undefined;
+    return grant ? { member: grant.member, hold: grant.lease, waitedMs: grant.waitedMs } : undefined;
   } catch (err) {
     if (gone.signal.aborted) return 'gone';
     throw err;
@@ -133,10 +153,11 @@ async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | unde
  * once the head is in, the response is relayed chunk by chunk with backpressure both ways, and a
  * break after that cuts the agent's connection (RM_UPSTREAM_ABORTED is logged, never retried).
  */
-function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold, request: UpstreamRequest): Promise<Attempt> {
+function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold, catalogRun: string | null | undefined, request: UpstreamRequest): Promise<Attempt> {
   const { res } = ex;
   const sentAt = target.now();
   let compileMs: number | undefined;
+  let headMs: number | undefined;
   return new Promise<Attempt>((resolve) => {
     let started = false;
     let settled = false;
@@ -146,7 +167,7 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
       hold.release(compileMs === undefined ? undefined : { compileMs });
       res.off('close', onClose);
       res.off('drain', onDrain);
-      resolve(a);
+      resolve(a.kind === 'answered' && headMs !== undefined ? { ...a, headMs } : a);
     };
     const onClose = () => {
       if (res.writableFinished) return;
@@ -157,8 +178,10 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
     const control = target.connections(member).exchange(request, {
       head(status, headers) {
         started = true;
+        headMs = target.now() - sentAt;
         // The catalog is compiled before its response head is sent: that wait is the compile time.
         if (status === 200) compileMs = target.now() - sentAt;
+        if (status === 200 && catalogRun !== undefined) target.observe?.catalog(member.name, catalogRun ?? undefined);
         if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
         else target.pool.recordSuccess(member);
         const out = downstreamResponseHeaders(headers);
@@ -191,6 +214,13 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
     });
     res.on('close', onClose);
   });
+}
+
+/** Hands `sink` the whole of a streamed body once it has all passed, without holding it up. */
+function teeWhole(body: NodeJS.ReadableStream, sink: (whole: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  body.on('data', (c: Buffer) => chunks.push(c));
+  body.once('end', () => sink(Buffer.concat(chunks)));
 }
 
 async function readAll(req: IncomingMessage, length: number): Promise<Buffer> {

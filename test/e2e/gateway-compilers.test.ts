@@ -18,6 +18,8 @@ const manifest = [
   'notify { "compiled-by ${settings::confdir}": }',
   'notify { "role=${trusted[\'extensions\'][\'pp_role\']}": }',
   'notify { "env=${server_facts[\'environment\']}": }',
+  // One node's run fails on a resource, for the reports store to show.
+  'if $trusted[\'certname\'] == \'fail1.test\' { exec { \'fail-here\': command => \'/bin/false\' } }',
   '',
 ].join('\n');
 // Only c2 has a staging environment: a staging catalog compiled anywhere else fails the run.
@@ -122,6 +124,40 @@ describe('agents through ringmaster to real Puppet Server compilers', { skip, ti
       assert.ok(succeeded(r), describeRun('puppet agent --test (staging)', r));
       assert.match(r.stdout, new RegExp(`staging compiled-by ${confdirOf(c2).replace(/[/.]/g, '\\$&')}`));
     }
+  });
+
+  it('the reports of real runs are in the store with their status and the compiler that served the catalog', async () => {
+    const fail = await newAgent('fail1.test');
+    const failed = await runAgent(fail);
+    assert.equal((failed.code ?? 0) & 4, 4, describeRun('puppet agent --test with a failing resource', failed));
+    const ok = await runAgent(agents.find((a) => a.certname === 'plain1.test') ?? assert.fail('plain1 missing'));
+    assert.ok(succeeded(ok), describeRun('puppet agent --test', ok));
+    const memberOf = (r: RunResult): string => {
+      const by = compiledBy(r)[0];
+      return by === confdirOf(c1) ? 'c1' : by === confdirOf(c2) ? 'c2' : assert.fail(`compiled by ${by}`);
+    };
+    type Listed = { reports: { id: number; node: string; status: string; compiler: string | null; transactionUuid: string | null }[] };
+    // Capture stores after the agent's request returns: give the queue a moment.
+    const list = async (node: string): Promise<Listed['reports']> => {
+      for (let i = 0; i < 50; i++) {
+        const r = await ringmaster().cli(['reports', 'list', '--node', node, '--json']);
+        assert.equal(r.code, 0, describeRun('ringmaster reports list', r));
+        const items = (JSON.parse(r.stdout) as Listed).reports;
+        if (items.length > 0) return items;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return [];
+    };
+    const [lastFail] = await list('fail1.test');
+    assert.equal(lastFail?.status, 'failed');
+    assert.equal(lastFail?.compiler, memberOf(failed));
+    const [lastOk] = await list('plain1.test');
+    assert.ok(lastOk && ['changed', 'unchanged'].includes(lastOk.status), JSON.stringify(lastOk));
+    assert.equal(lastOk?.compiler, memberOf(ok));
+    const shown = await ringmaster().cli(['reports', 'show', String(lastFail?.id), '--json']);
+    assert.equal(shown.code, 0, describeRun('ringmaster reports show', shown));
+    const detail = (JSON.parse(shown.stdout) as { report: { failedResources: { resource: string; message: string | null }[] } }).report;
+    assert.deepEqual(detail.failedResources.map((f) => f.resource), ['Exec[fail-here]']);
   });
 
   it("forged X-Client headers are replaced by the real identity; another node's catalog is refused", async () => {

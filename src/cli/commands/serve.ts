@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../lib/clock.ts';
-import { errorMessage } from '../../lib/errors.ts';
+import { errorMessage, RingmasterError } from '../../lib/errors.ts';
 import { createLog } from '../../observability/log.ts';
 import { startApp } from '../../app.ts';
 import { loadConfig } from '../../config/load.ts';
-import { readReloadStatus, removePid, writePid, writeReloadStatus } from '../../runtime-files.ts';
+import { readReloadStatus, removePid, writePid, writeReloadStatus, type ReloadStatus } from '../../runtime-files.ts';
 import { addStateOptions, configFrom, type GlobalOptions } from '../common.ts';
 
 export function registerServe(program: Command): void {
@@ -13,7 +13,10 @@ export function registerServe(program: Command): void {
     .action(async (opts: GlobalOptions) => {
       const config = await configFrom(opts);
       const log = createLog({ level: config.log.level, format: config.log.format });
-      const app = await startApp(config, { clock: systemClock, log });
+      // POST /admin/v1/reload takes the same path as SIGHUP, once it exists.
+      const hooks: { reload?: () => Promise<ReloadStatus> } = {};
+      const adminReload = () => hooks.reload?.() ?? Promise.reject(new RingmasterError('RM_ADMIN_UNAVAILABLE', 'ringmaster is still starting; try the reload again'));
+      const app = await startApp(config, { clock: systemClock, log, reload: adminReload });
       await writePid(config.stateDir, process.pid);
       let generation = (await readReloadStatus(config.stateDir))?.generation ?? 0;
       const first = app.listeners[0]?.address();
@@ -35,8 +38,8 @@ export function registerServe(program: Command): void {
       );
 
       // SIGHUP (or `ringmaster reload`) re-reads the file and applies routes and pools.
-      let reloading = Promise.resolve();
-      const reload = async () => {
+      let reloading: Promise<unknown> = Promise.resolve();
+      const reload = async (): Promise<ReloadStatus> => {
         generation++;
         const at = new Date().toISOString();
         try {
@@ -44,14 +47,24 @@ export function registerServe(program: Command): void {
           const { applied, needsRestart } = app.reload(next);
           const message = `routes and pools applied${needsRestart.length ? `; changes to ${needsRestart.join(', ')} need a restart and were not applied` : ''}`;
           log.info({ generation, ...applied, needsRestart }, message);
-          await writeReloadStatus(config.stateDir, { generation, ok: true, at, message, needsRestart });
+          const status = { generation, ok: true, at, message, needsRestart };
+          await writeReloadStatus(config.stateDir, status);
+          return status;
         } catch (err) {
           log.error({ generation, code: 'RM_RELOAD_FAILED', err: errorMessage(err) }, 'reload refused; the running configuration is kept');
-          await writeReloadStatus(config.stateDir, { generation, ok: false, at, message: errorMessage(err), needsRestart: [] });
+          const status = { generation, ok: false, at, message: errorMessage(err), needsRestart: [] };
+          await writeReloadStatus(config.stateDir, status);
+          return status;
         }
       };
+      // One reload at a time, whoever asked (SIGHUP, `ringmaster reload`, the admin API).
+      hooks.reload = () => {
+        const next = reloading.then(reload, reload);
+        reloading = next.catch(() => undefined);
+        return next;
+      };
       process.on('SIGHUP', () => {
-        reloading = reloading.then(reload, reload);
+        void hooks.reload?.().catch(() => undefined);
       });
 
       let stopping = false;

@@ -1,0 +1,219 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorCodes } from '../lib/error-codes.ts';
+import type { PoolSnapshot } from '../pool/snapshot.ts';
+import type { StatusCounts } from '../reports/store.ts';
+import type { DnsStats } from '../dns/responder.ts';
+import type { RequestRecord } from './request.ts';
+
+// The only importer of prom-client. Every metric is defined here, with the `ringmaster_` prefix.
+// Request metrics are counted as requests finish; state (pools, CA, reports, DNS) is read when
+// Prometheus scrapes, from a `StateReading` the caller builds from the live objects. Labels are
+// bounded: route, pool and member names come from the configuration, endpoints and codes from
+// fixed lists, and never a certname.
+
+/** What the state gauges show, read at scrape time; a part that could not be read is left out. */
+export type StateReading = {
+  pools: PoolSnapshot[];
+  ca?: {
+    signed: number;
+    pending?: number | undefined;
+    expiringSoon?: number | undefined;
+    crlThisUpdate?: number | undefined;
+    crlNextUpdate?: number | undefined;
+    signingCertNotAfter?: number | undefined;
+  } | undefined;
+  reports?: {
+    captured: number;
+    invalid: number;
+    failed: number;
+    dropped: number;
+    queued: number;
+    nodes?: StatusCounts | undefined;
+    stored?: number | undefined;
+  } | undefined;
+  dns?: DnsStats | undefined;
+  /** Sources that failed this scrape, counted in ringmaster_scrape_errors_total. */
+  errors?: string[];
+};
+
+export type MetricsOptions = { read: () => Promise<StateReading>; now: () => number; defaultMetrics?: boolean };
+
+const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const queueBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export class Metrics {
+  readonly registry = new Registry();
+  #options: MetricsOptions;
+  #m;
+
+  constructor(options: MetricsOptions) {
+    this.#options = options;
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) => new Histogram<L>({ name: `ringmaster_${name}`, help, labelNames, buckets, registers });
+    const req = ['route', 'pool', 'member', 'endpoint'] as const;
+    this.#m = {
+      requests: counter('http_requests_total', 'Agent requests answered, by route, pool, member, Puppet endpoint and HTTP status (499: the agent left first).', [...req, 'status']),
+      duration: histogram('http_request_duration_seconds', 'Time from the request arriving to its response finishing.', req, durationBuckets),
+      bytes: counter('http_response_bytes_total', 'Response body bytes sent to agents.', ['route', 'pool', 'endpoint']),
+      errors: counter('http_errors_total', 'Responses carrying an RM_* error code (docs/errors.md).', ['route', 'pool', 'code']),
+      inFlight: gauge('http_requests_in_flight', 'Agent requests being answered now.'),
+      upstream: histogram('upstream_response_seconds', 'Time from sending a request to a member until its response head arrived (for a catalog: the compile).', ['pool', 'member', 'endpoint'], durationBuckets),
+      retries: counter('upstream_retries_total', 'Requests sent to another member after one failed before answering.', ['pool']),
+      queueWait: histogram('compile_queue_wait_seconds', 'Time catalog compiles waited for a compile slot (0 when one was free).', ['pool'], queueBuckets),
+      queueDepth: gauge('compile_queue_depth', 'Catalog compiles waiting for a compile slot.', ['pool']),
+      queueOldest: gauge('compile_queue_oldest_wait_seconds', 'How long the oldest waiting compile has waited.', ['pool']),
+      eligible: gauge('pool_members_eligible', 'Members that may take a request now.', ['pool']),
+      memberHealth: gauge('pool_member_health', '1 for the member\'s active health-check state (unknown until probed, and without active checks).', ['pool', 'member', 'state']),
+      memberEligible: gauge('pool_member_eligible', '1 while the member may take a request (healthy, not ejected, not draining, not full).', ['pool', 'member']),
+      memberDraining: gauge('pool_member_draining', '1 while the member is draining.', ['pool', 'member']),
+      memberEjected: gauge('pool_member_ejected', '1 while passive health checks keep the member out.', ['pool', 'member']),
+      memberInFlight: gauge('pool_member_in_flight', 'Requests in flight on the member.', ['pool', 'member']),
+      memberCompiles: gauge('pool_member_compiles', 'Catalog compiles running on the member.', ['pool', 'member']),
+      memberSlots: gauge('pool_member_compile_slots', 'Compile slots usable on the member now (absent when not limited).', ['pool', 'member']),
+      memberCompile: gauge('pool_member_compile_seconds', 'Moving average of the member\'s compile time.', ['pool', 'member']),
+      tlsHandshakes: counter('tls_handshakes_total', 'TLS handshakes completed on agent listeners, by client certificate: verified, none, or rejected.', ['listener', 'client_cert']),
+      tlsFailures: counter('tls_handshake_failures_total', 'TLS handshakes that failed, by reason (OpenSSL\'s, lower-cased).', ['listener', 'reason']),
+      tlsRejected: counter('tls_client_cert_rejected_total', 'Client certificates presented that did not verify, by reason (requests on them are refused with RM_TLS_PEER_REJECTED).', ['listener', 'reason']),
+      caSigned: counter('ca_certificates_signed_total', 'Certificates this process signed.'),
+      caPending: gauge('ca_csrs_pending', 'Certificate requests waiting to be signed.'),
+      caExpiring: gauge('ca_certificates_expiring_soon', 'Signed, unrevoked certificates that expire within 30 days.'),
+      crlAge: gauge('ca_crl_age_seconds', 'Time since the CA\'s CRL was issued (thisUpdate).'),
+      crlExpiry: gauge('ca_crl_expiry_seconds', 'Time until the CA\'s CRL expires (nextUpdate); agents fail when it passes.'),
+      caCertExpiry: gauge('ca_certificate_expiry_seconds', 'Time until the CA signing certificate expires.'),
+      reports: counter('reports_total', 'Reports by what became of them: captured (stored), invalid, failed (store error) or dropped (queue full).', ['outcome']),
+      reportsQueued: gauge('reports_queued', 'Reports waiting to be stored.'),
+      reportsNodes: gauge('reports_nodes', 'Nodes by the status of their last stored report.', ['status']),
+      reportsStored: gauge('reports_stored', 'Reports in the store.'),
+      dnsQueries: counter('dns_queries_total', 'DNS queries received, by transport.', ['transport']),
+      dnsResponses: counter('dns_responses_total', 'DNS replies sent, by RCODE.', ['rcode']),
+      dnsTruncated: counter('dns_truncated_total', 'DNS replies sent empty with TC set (too large for UDP).'),
+      dnsDropped: counter('dns_dropped_total', 'DNS queries not answered, by reason.', ['reason']),
+      dnsSlipped: counter('dns_slipped_total', 'Rate-limited DNS queries answered with an empty truncated reply.'),
+      dnsFallback: counter('dns_fallback_answers_total', 'DNS answers that named every target because none was healthy.'),
+      dnsFallbackNames: gauge('dns_fallback_names', 'Names currently answered with every target because none is healthy.'),
+      dnsTcpOpen: gauge('dns_tcp_connections', 'Open DNS TCP connections.'),
+      dnsTcpRefused: counter('dns_tcp_refused_total', 'DNS TCP connections refused (dns.tcp.maxConnections).'),
+      dnsLimited: gauge('dns_rate_limited_sources', 'Source addresses tracked by the DNS rate limit.'),
+      scrapeErrors: counter('scrape_errors_total', 'Parts of the state that could not be read for a scrape, by source.', ['source']),
+    };
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ringmaster_' });
+  }
+
+  requestStarted(): void {
+    this.#m.inFlight.inc();
+  }
+
+  requestFinished(r: RequestRecord): void {
+    const m = this.#m;
+    m.inFlight.dec();
+    const where = { route: r.route ?? '', pool: r.pool ?? '', member: r.member ?? '', endpoint: r.endpoint };
+    m.requests.inc({ ...where, status: String(r.status) });
+    m.duration.observe(where, r.durationMs / 1000);
+    m.bytes.inc({ route: where.route, pool: where.pool, endpoint: r.endpoint }, r.bytes);
+    if (r.code !== undefined && r.code in errorCodes) m.errors.inc({ route: where.route, pool: where.pool, code: r.code });
+    if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe({ pool: where.pool, member: r.member, endpoint: r.endpoint }, r.upstreamMs / 1000);
+    if (r.retries > 0) m.retries.inc({ pool: where.pool }, r.retries);
+    if (r.queueMs !== undefined) m.queueWait.observe({ pool: where.pool }, r.queueMs / 1000);
+  }
+
+  tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', rejectedReason?: string): void {
+    this.#m.tlsHandshakes.inc({ listener, client_cert: clientCert });
+    if (clientCert === 'rejected') this.#m.tlsRejected.inc({ listener, reason: certRejectionReason(rejectedReason) });
+  }
+
+  tlsFailure(listener: string, err: unknown): void {
+    this.#m.tlsFailures.inc({ listener, reason: tlsFailureReason(err) });
+  }
+
+  /** The Prometheus text exposition, with the state gauges read now. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    this.#record(await this.#options.read());
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  #record(s: StateReading): void {
+    const m = this.#m;
+    const now = this.#options.now();
+    for (const g of [m.queueDepth, m.queueOldest, m.eligible, m.memberHealth, m.memberEligible, m.memberDraining, m.memberEjected, m.memberInFlight, m.memberCompiles, m.memberSlots, m.memberCompile]) g.reset();
+    for (const p of s.pools) {
+      const pool = { pool: p.name };
+      m.queueDepth.set(pool, p.queued);
+      m.queueOldest.set(pool, p.oldestWaitMs / 1000);
+      m.eligible.set(pool, p.eligible);
+      for (const mb of p.members) {
+        const l = { pool: p.name, member: mb.name };
+        for (const state of ['healthy', 'unhealthy', 'unknown'] as const) m.memberHealth.set({ ...l, state }, mb.health === state ? 1 : 0);
+        m.memberEligible.set(l, mb.eligible ? 1 : 0);
+        m.memberDraining.set(l, mb.draining ? 1 : 0);
+        m.memberEjected.set(l, mb.ejectedUntil !== null ? 1 : 0);
+        m.memberInFlight.set(l, mb.inFlight);
+        m.memberCompiles.set(l, mb.compiles);
+        if (mb.usableSlots !== null) m.memberSlots.set(l, mb.usableSlots);
+        if (mb.compileMs !== null) m.memberCompile.set(l, mb.compileMs / 1000);
+      }
+    }
+    const seconds = (at: number | undefined) => (at === undefined ? undefined : (at - now) / 1000);
+    if (s.ca) {
+      total(m.caSigned, {}, s.ca.signed);
+      setIf(m.caPending, s.ca.pending);
+      setIf(m.caExpiring, s.ca.expiringSoon);
+      setIf(m.crlAge, s.ca.crlThisUpdate === undefined ? undefined : (now - s.ca.crlThisUpdate) / 1000);
+      setIf(m.crlExpiry, seconds(s.ca.crlNextUpdate));
+      setIf(m.caCertExpiry, seconds(s.ca.signingCertNotAfter));
+    }
+    if (s.reports) {
+      for (const outcome of ['captured', 'invalid', 'failed', 'dropped'] as const) total(m.reports, { outcome }, s.reports[outcome]);
+      m.reportsQueued.set(s.reports.queued);
+      if (s.reports.nodes) for (const [status, n] of Object.entries(s.reports.nodes)) m.reportsNodes.set({ status }, n);
+      setIf(m.reportsStored, s.reports.stored);
+    }
+    if (s.dns) {
+      const d = s.dns;
+      total(m.dnsQueries, { transport: 'udp' }, d.queries.udp);
+      total(m.dnsQueries, { transport: 'tcp' }, d.queries.tcp);
+      for (const [rcode, n] of Object.entries(d.responses)) total(m.dnsResponses, { rcode }, n);
+      total(m.dnsTruncated, {}, d.truncated);
+      for (const [reason, n] of Object.entries(d.dropped)) total(m.dnsDropped, { reason }, n);
+      total(m.dnsSlipped, {}, d.slipped);
+      total(m.dnsFallback, {}, d.fallbackAnswers);
+      m.dnsFallbackNames.set(d.fallbackNames);
+      m.dnsTcpOpen.set(d.tcp.open);
+      total(m.dnsTcpRefused, {}, d.tcp.refused);
+      m.dnsLimited.set(d.rateLimitedSources);
+    }
+    for (const source of s.errors ?? []) m.scrapeErrors.inc({ source });
+  }
+}
+
+/** A counter kept elsewhere (capture, responder, signing queue) shown as it stands. */
+function total<L extends string>(c: Counter<L>, labels: Partial<Record<L, string>>, value: number): void {
+  if (Object.keys(labels).length === 0) c.reset();
+  else c.remove(labels);
+  c.inc(labels, Math.max(0, value));
+}
+
+function setIf(g: Gauge, value: number | undefined): void {
+  if (value === undefined) g.reset();
+  else g.set(value);
+}
+
+/** OpenSSL's reason codes are a fixed set; anything else is "other", so the label stays bounded. */
+export function tlsFailureReason(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  const ssl = /^ERR_SSL_([A-Z0-9_]{1,64})$/.exec(code);
+  if (ssl) return ssl[1]!.toLowerCase();
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'handshake_timeout';
+  if (code === 'ECONNRESET') return 'connection_reset';
+  if (/^E[A-Z]{2,16}$/.test(code)) return code.toLowerCase();
+  return 'other';
+}
+
+/** OpenSSL's verification error names (CERT_HAS_EXPIRED, CERT_REVOKED …), lower-cased. */
+export function certRejectionReason(reason: string | undefined): string {
+  if (reason !== undefined && /^[A-Z][A-Z0-9_]{2,63}$/.test(reason)) return reason.toLowerCase();
+  if (reason === 'certificate revoked') return 'cert_revoked';
+  if (reason === 'certificate has no common name') return 'no_common_name';
+  return 'other';
+}

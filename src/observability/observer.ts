@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../lib/clock.ts';
+import { errorCodes } from '../lib/error-codes.ts';
+import type { AccessLog } from './access-log.ts';
+import type { Metrics } from './metrics.ts';
+import { environmentOf, puppetEndpoint, type RequestRecord, type RequestTrace } from './request.ts';
+
+// Follows each agent request from its arrival to the end of its response and emits one record,
+// to the metrics and the access log, when the response is finished or cut off ('close' comes
+// after 'finish', and alone when the connection broke), however the request was answered: by a
+// built-in service, by the proxy streaming a member's answer, or with an error.
+
+export type RequestObserverDeps = { clock: Clock; metrics?: Metrics | undefined; accessLog?: AccessLog | undefined };
+/** The verified certname, read when the request ends (the peer is cached per connection). */
+export type CertnameOf = () => string | undefined;
+
+export class RequestObserver {
+  #clock: Clock;
+  #metrics: Metrics | undefined;
+  #accessLog: AccessLog | undefined;
+  #elapsed: () => number;
+
+  constructor(deps: RequestObserverDeps) {
+    this.#clock = deps.clock;
+    this.#metrics = deps.metrics;
+    this.#accessLog = deps.accessLog;
+    const clock = deps.clock;
+    this.#elapsed = clock.monotonic ? () => clock.monotonic!() : () => clock.now();
+  }
+
+  tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', reason?: string): void {
+    this.#metrics?.tlsHandshake(listener, clientCert, reason);
+  }
+
+  tlsFailure(listener: string, err: unknown): void {
+    this.#metrics?.tlsFailure(listener, err);
+  }
+
+  /** Starts the record of a request; the gateway fills in the returned trace. */
+  begin(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf): RequestTrace {
+    const time = this.#clock.now();
+    const started = this.#elapsed();
+    const trace: RequestTrace = {};
+    const bytes = countBodyBytes(res);
+    this.#metrics?.requestStarted();
+    res.once('close', () => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q < 0 ? url : url.slice(0, q);
+      // The listener notes the code of the errors it answers; a header set with setHeader is read too.
+      const header = res.getHeader('x-ringmaster-error');
+      const code = trace.code ?? (typeof header === 'string' && header in errorCodes ? header : undefined);
+      const record: RequestRecord = {
+        time,
+        listener,
+        certname: certname(),
+        client: req.socket.remoteAddress,
+        method: req.method ?? 'GET',
+        path,
+        environment: q < 0 ? undefined : environmentOf(new URLSearchParams(url.slice(q + 1))),
+        endpoint: puppetEndpoint(path),
+        route: trace.route,
+        pool: trace.pool,
+        member: trace.member,
+        status: res.headersSent ? res.statusCode : 499,
+        bytes: bytes(),
+        durationMs: Math.max(0, this.#elapsed() - started),
+        upstreamMs: trace.upstreamMs,
+        queueMs: trace.queueMs,
+        retries: Math.max(0, (trace.attempts ?? 1) - 1),
+        code,
+        completed: res.writableFinished,
+      };
+      this.#metrics?.requestFinished(record);
+      this.#accessLog?.write(record);
+    });
+    return trace;
+  }
+}
+
+/**
+ * Counts the body bytes written to `res`. Node keeps no such count (the socket's counts include
+ * headers, and several requests share a keep-alive connection), so write and end are wrapped.
+ */
+function countBodyBytes(res: ServerResponse): () => number {
+  let n = 0;
+  const size = (chunk: unknown, encoding: unknown) => {
+    if (typeof chunk === 'string') n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    else if (chunk instanceof Uint8Array) n += chunk.byteLength;
+  };
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.write = ((...args: unknown[]) => {
+    size(args[0], args[1]);
+    return write(...args);
+  }) as ServerResponse['write'];
+  res.end = ((...args: unknown[]) => {
+    if (typeof args[0] !== 'function') size(args[0], args[1]);
+    return end(...args);
+  }) as ServerResponse['end'];
+  return () => n;
+}
