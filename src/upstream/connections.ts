@@ -18,14 +18,8 @@ export type UpstreamTls = {
 
 export type ConnectionSettings = { connectTimeoutMs: number; keepAliveMs: number; tls: UpstreamTls };
 
-export type UpstreamRequest = {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[]>;
-  body: Buffer | NodeJS.ReadableStream | undefined;
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
-};
+/** A request for a member; the `host` header is the member's (set here). */
+export type UpstreamRequest = Http1Request;
 
 /**
  * Receives a member's response as it arrives, without intermediate streams: the proxy writes

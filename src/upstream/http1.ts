@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 export type Http1Request = {
   method: string;
   path: string;
-  /** Lower-case names; `host` is set by the caller. */
+  /** Lower-case names. */
   headers: Record<string, string | string[]>;
   body: Buffer | NodeJS.ReadableStream | undefined;
   headersTimeoutMs: number;
