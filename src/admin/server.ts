@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RingmasterError } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
-import type { TlsMaterial } from '../listener/listener.ts';
+import { listenOn, secureOptions, type TlsMaterial } from '../listener/listener.ts';
 import { checkRequestTarget } from '../listener/path.ts';
 import { peerOf, type Peer } from '../listener/peer.ts';
 import type { AdminAuth } from './auth.ts';
@@ -45,14 +45,7 @@ export class AdminServer {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.address, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.address();
+    return listenOn(this.#server, this.#options.port, this.#options.address);
   }
 
   address(): AddressInfo {
@@ -156,6 +149,3 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function secureOptions(tls: TlsMaterial): { key: string; cert: string; ca: string[]; crl: string[] } {
-  return { key: tls.key, cert: tls.cert, ca: tls.ca, crl: tls.crl };
-}

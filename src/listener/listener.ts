@@ -83,14 +83,7 @@ export class Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.address, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+    return listenOn(this.#server, this.#options.port, this.#options.address);
   }
 
   address(): AddressInfo {
@@ -210,7 +203,20 @@ export class Listener {
   }
 }
 
-function secureOptions(tls: TlsMaterial): SecureContextOptions {
+/** Binds `server`; a failure to bind (port taken) rejects instead of being thrown as an event. */
+export async function listenOn(server: Server, port: number, address: string): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** The TLS material as node:tls options, for a server's creation and for setSecureContext. */
+export function secureOptions(tls: TlsMaterial): SecureContextOptions {
   return { key: tls.key, cert: tls.cert, ca: tls.ca, crl: tls.crl };
 }
 

@@ -42,6 +42,7 @@ export class RequestObserver {
     const started = this.#elapsed();
     const trace: RequestTrace = {};
     const bytes = countBodyBytes(res);
+    const logged = this.#accessLog !== undefined;
     this.#metrics?.requestStarted();
     res.once('close', () => {
       const url = req.url ?? '/';
@@ -53,11 +54,12 @@ export class RequestObserver {
       const record: RequestRecord = {
         time,
         listener,
-        certname: certname(),
+        // Fields only the access log shows are not worked out for the metrics alone.
+        certname: logged ? certname() : undefined,
         client: req.socket.remoteAddress,
         method: req.method ?? 'GET',
         path,
-        environment: q < 0 ? undefined : environmentOf(new URLSearchParams(url.slice(q + 1))),
+        environment: logged && q >= 0 ? environmentOf(new URLSearchParams(url.slice(q + 1))) : undefined,
         endpoint: puppetEndpoint(path),
         route: trace.route,
         pool: trace.pool,
