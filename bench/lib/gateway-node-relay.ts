@@ -63,4 +63,6 @@ if (process.send) {
     void start(m).then((port) => process.send?.({ op: 'listening', port } satisfies RelayReply));
   });
   process.on('disconnect', () => process.exit(0));
+  // An orderly exit, so that --cpu-prof can write its profile.
+  process.on('SIGTERM', () => process.exit(0));
 }

@@ -15,7 +15,7 @@ export type CapacitySpec = {
   maxQueue: number;
   /** How long a compile may wait for a slot before it is answered 503. */
   queueTimeout: number;
-  /** A member that came back or was added ramps from one slot to all of them over this time; 0 = off. */
+  /** A member that came back or was added ramps from one slot to all of them over this time (ending early once its compiles are as fast as the warm members'); 0 = off. */
   slowStart: number;
   /** The Retry-After of an overload 503 is drawn uniformly from this range (seconds), so a herd comes back spread out. */
   retryAfter: { min: number; max: number };
@@ -38,32 +38,49 @@ export function slotsOf(member: Member, capacity: CapacitySpec): number | undefi
 }
 
 /**
- * Slots usable now: during slow start a share growing linearly with time since the member came
- * back, never below one (a member with no slot would never prove itself).
+ * What the warm members of a pool (those not ramping up) are like: how many are eligible, and
+ * their average compile time when known. A ramping member is judged against them.
  */
-export function effectiveSlots(member: Member, capacity: CapacitySpec, now: number): number | undefined {
+export type WarmReference = { members: number; compileMs: number | undefined };
+
+/** A ramping member whose compile time is within this share of the warm members' is warm. */
+export const warmShare = 1.25;
+
+/**
+ * Slots usable now. During slow start: one until the member has a compile time of its own (it
+ * proves itself on one compile), then a share growing linearly with time since it came back,
+ * never below one. With no warm member to send compiles to instead, holding slots back would
+ * only make compiles wait, so a ramping member then has all of them.
+ */
+export function effectiveSlots(member: Member, capacity: CapacitySpec, now: number, warm?: WarmReference): number | undefined {
   const slots = slotsOf(member, capacity);
   if (slots === undefined) return undefined;
   const since = member.readySince;
   if (since === undefined || capacity.slowStart <= 0) return slots;
   const share = (now - since) / capacity.slowStart;
-  if (share >= 1) return slots;
+  if (share >= 1 || warm?.members === 0) return slots;
+  if (member.compileMs === undefined) return 1;
   return Math.max(1, Math.floor(slots * Math.max(0, share)));
 }
 
-/** When the member's next slot opens during slow start; undefined when it has all of them. */
-export function nextSlotAt(member: Member, capacity: CapacitySpec, now: number): number | undefined {
+/** Whether a ramping member's compile times show it warm: as fast as the warm members, or nearly. */
+export function isWarm(member: Member, warm: WarmReference): boolean {
+  return member.compileMs !== undefined && warm.compileMs !== undefined && member.compileMs <= warm.compileMs * warmShare;
+}
+
+/** When the member's next slot opens during slow start; undefined when it has all of them, or waits for a compile time. */
+export function nextSlotAt(member: Member, capacity: CapacitySpec, now: number, warm?: WarmReference): number | undefined {
   const slots = slotsOf(member, capacity);
   const since = member.readySince;
-  if (slots === undefined || since === undefined || capacity.slowStart <= 0) return undefined;
-  const current = effectiveSlots(member, capacity, now) ?? slots;
+  if (slots === undefined || since === undefined || capacity.slowStart <= 0 || member.compileMs === undefined) return undefined;
+  const current = effectiveSlots(member, capacity, now, warm) ?? slots;
   if (current >= slots) return undefined;
   return since + Math.ceil((capacity.slowStart * (current + 1)) / slots);
 }
 
 /** Whether the member may start one more compile now (by ringmaster's own count). */
-export function hasFreeSlot(member: Member, capacity: CapacitySpec, now: number): boolean {
-  const slots = effectiveSlots(member, capacity, now);
+export function hasFreeSlot(member: Member, capacity: CapacitySpec, now: number, warm?: WarmReference): boolean {
+  const slots = effectiveSlots(member, capacity, now, warm);
   return slots === undefined || member.compiles < slots;
 }
 

@@ -38,6 +38,8 @@ export class Member implements Candidate {
   #ejectedUntil: number | undefined;
   #idleWaiters: (() => void)[] = [];
   #compiles = 0;
+  /** When each running compile was sent (injected clock), oldest first. */
+  #compileStarts: number[] = [];
   #reportedSlots: number | undefined;
   #readySince: number | undefined;
   #compileMs: number | undefined;
@@ -67,6 +69,10 @@ export class Member implements Candidate {
   /** Catalog compiles running on this member, by ringmaster's own count. */
   get compiles(): number {
     return this.#compiles;
+  }
+  /** When each running compile was sent, oldest first. */
+  get compileStarts(): readonly number[] {
+    return this.#compileStarts;
   }
   /** The JRuby count the member last reported, if it did. */
   get reportedSlots(): number | undefined {
@@ -144,12 +150,16 @@ export class Member implements Candidate {
     this.#inFlight++;
   }
 
-  addCompile(): void {
+  /** A compile sent at `startedAt`; pass the same time to releaseCompile. */
+  addCompile(startedAt = Number.NaN): void {
     this.#compiles++;
+    this.#compileStarts.push(startedAt);
   }
 
-  releaseCompile(): void {
+  releaseCompile(startedAt = Number.NaN): void {
     if (this.#compiles > 0) this.#compiles--;
+    const i = Number.isNaN(startedAt) ? this.#compileStarts.findIndex((t) => Number.isNaN(t)) : this.#compileStarts.indexOf(startedAt);
+    this.#compileStarts.splice(i === -1 ? 0 : i, 1);
   }
 
   /** Folds one compile time into the moving average (weight `alpha` for the new sample). */

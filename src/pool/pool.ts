@@ -2,7 +2,8 @@ import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
 import type { Log } from '../observability/log.ts';
-import { compileTimeAlpha, effectiveSlots, hasFreeSlot, jitteredRetryAfter, nextSlotAt, type CapacitySpec } from './capacity.ts';
+import { compileTimeAlpha, effectiveSlots, hasFreeSlot, isWarm, jitteredRetryAfter, nextSlotAt, type CapacitySpec, type WarmReference } from './capacity.ts';
+import { FinishFirstPlan } from './finish-first.ts';
 import { CompileQueue } from './compile-queue.ts';
 import { ActiveHealthChecker, type ActiveHealthSettings, type Probe } from './health.ts';
 import { eligible, ineligibleReason, Member, type HealthState, type MemberSpec, type ProbeResult } from './member.ts';
@@ -58,6 +59,7 @@ export class Pool {
   #coolOffTimers = new Map<Member, TimerHandle>();
   #queue: CompileQueue<CompileGrant>;
   #rampTimer: TimerHandle | undefined;
+  #recheckTimer: TimerHandle | undefined;
 
   constructor(spec: PoolSpec, deps: PoolDeps) {
     this.name = spec.name;
@@ -98,7 +100,13 @@ export class Pool {
    */
   select(ctx: { key?: string | undefined; exclude?: ReadonlySet<string> | undefined }): Member | undefined {
     const now = this.#deps.clock.now();
-    return this.#policy.pick(lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now)), { key: ctx.key });
+    const tier = lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now));
+    if (this.#policy.kind !== 'least-time' || tier.length < 2) return this.#policy.pick(tier, { key: ctx.key });
+    // least-time sends requests other than compiles where a JRuby is free by its own count: on
+    // puppetserver they need one too, and would wait behind compiles on a busy member.
+    const capacity = this.#spec.capacity;
+    const views = tier.map((member) => ({ member, name: member.name, weight: member.weight, inFlight: member.inFlight, compiles: member.compiles, compileSlots: effectiveSlots(member, capacity, now) }));
+    return this.#policy.pick(views, { key: ctx.key })?.member;
   }
 
   /**
@@ -112,9 +120,16 @@ export class Pool {
   acquireCompile(ctx: CompileContext): Promise<CompileGrant | undefined> {
     const now = this.#deps.clock.now();
     if (!this.#members.some((m) => ctx.exclude?.has(m.name) !== true && eligibleIgnoringFull(m, now))) return Promise.resolve(undefined);
+    let held = false;
     if (this.#queue.length === 0) {
-      const member = this.#pickCompile(ctx, now);
+      const pick = this.#compilePicker(now);
+      const member = pick(ctx);
       if (member) return Promise.resolve(this.#grant(member, 0));
+      held = pick.holdsFreeSlots?.() ?? false;
+    } else {
+      // Compiles wait, yet a slot is free: they chose to wait for faster members, and this one,
+      // further back in line, may be better off in that slot. A pass over the line decides.
+      held = this.#policy.kind === 'least-time' && this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, this.#spec.capacity, now, this.#warm(now)));
     }
     const capacity = this.#spec.capacity;
     if (this.#queue.length >= capacity.maxQueue) {
@@ -131,6 +146,7 @@ export class Pool {
         reject(Object.assign(new Error('the agent went away while its compile waited'), { code: 'CLIENT_GONE' }));
       }, { once: true });
       this.#scheduleRamp(now);
+      if (held) this.#serveQueue();
     });
   }
 
@@ -154,25 +170,69 @@ export class Pool {
     };
   }
 
-  #pickCompile(ctx: CompileContext, now: number): Member | undefined {
+  /**
+   * Chooses members for compiles in line, one call per compile in queue order. least-time
+   * plans where each finishes first (it may wait for a faster member while a slower one has a
+   * free slot); the other policies take any free slot.
+   */
+  #compilePicker(now: number): ((ctx: CompileContext) => Member | undefined) & { holdsFreeSlots?: () => boolean; shortestMs?: () => number } {
     const capacity = this.#spec.capacity;
-    const tier = lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now) && hasFreeSlot(m, capacity, now));
-    if (tier.length === 0) return undefined;
-    const views = tier.map((member) => ({ member, name: member.name, weight: member.weight, inFlight: member.inFlight, compiles: member.compiles, compileSlots: effectiveSlots(member, capacity, now), compileMs: member.compileMs }));
-    return this.#policy.pick(views, { key: ctx.key, compile: true })?.member;
+    const warm = this.#warm(now);
+    const plain = (ctx: CompileContext): Member | undefined => {
+      const tier = lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now) && hasFreeSlot(m, capacity, now, warm));
+      if (tier.length === 0) return undefined;
+      const views = tier.map((member) => ({ member, name: member.name, weight: member.weight, inFlight: member.inFlight, compiles: member.compiles, compileSlots: effectiveSlots(member, capacity, now, warm), compileMs: member.compileMs }));
+      return this.#policy.pick(views, { key: ctx.key, compile: true })?.member;
+    };
+    if (this.#policy.kind !== 'least-time') return plain;
+    // The tier a compile may use: the lowest with a free slot, else the lowest it can wait in.
+    const free = lowestTier(this.#members, (m) => eligible(m, now) && hasFreeSlot(m, capacity, now, warm));
+    const priority = free[0]?.priority;
+    const tier = lowestTier(this.#members, (m) => eligibleIgnoringFull(m, now) && (priority === undefined || m.priority === priority));
+    const plan = new FinishFirstPlan(tier.map((member) => ({ member, slots: effectiveSlots(member, capacity, now, warm) })), now);
+    const tie = (members: Member[]): Member => members[Math.floor(this.#deps.random.next() * members.length)] ?? members[0]!;
+    const picker = (ctx: CompileContext): Member | undefined => {
+      const choice = plan.next(ctx.exclude, tie);
+      if (choice === 'wait') return undefined;
+      // A retry that excludes the whole planned tier may still go to another tier.
+      return choice ?? plain(ctx);
+    };
+    return Object.assign(picker, { holdsFreeSlots: () => plan.holdsFreeSlots, shortestMs: () => plan.shortestMs });
+  }
+
+  /** The eligible members that are not ramping up, for judging those that are. */
+  #warm(now: number): WarmReference {
+    const slowStart = this.#spec.capacity.slowStart;
+    let members = 0;
+    let known = 0;
+    let sum = 0;
+    for (const m of this.#members) {
+      if (!eligibleIgnoringFull(m, now)) continue;
+      if (m.readySince !== undefined && slowStart > 0 && now - m.readySince < slowStart) continue;
+      members++;
+      if (m.compileMs !== undefined) {
+        known++;
+        sum += m.compileMs;
+      }
+    }
+    return { members, compileMs: known > 0 ? sum / known : undefined };
   }
 
   #grant(member: Member, waitedMs: number): CompileGrant {
+    const startedAt = this.#deps.clock.now();
     member.addInFlight();
-    member.addCompile();
+    member.addCompile(startedAt);
     let released = false;
     const lease: CompileLease = {
       release: (outcome) => {
         if (released) return;
         released = true;
-        member.releaseCompile();
+        member.releaseCompile(startedAt);
         member.releaseInFlight();
-        if (outcome?.compileMs !== undefined) member.recordCompileTime(outcome.compileMs, compileTimeAlpha);
+        if (outcome?.compileMs !== undefined) {
+          member.recordCompileTime(outcome.compileMs, compileTimeAlpha);
+          this.#endRampIfWarm(member);
+        }
         if (this.#owns(member)) this.#emit({ type: 'capacity', pool: this.name, member: member.name });
         this.#serveQueue();
       },
@@ -189,14 +249,39 @@ export class Pool {
       return;
     }
     const capacity = this.#spec.capacity;
+    const warm = this.#warm(now);
+    const pick = this.#compilePicker(now);
     this.#queue.serve(
       (w) => {
-        const member = this.#pickCompile({ key: w.key, exclude: w.exclude }, now);
+        const member = pick({ key: w.key, exclude: w.exclude });
         return member ? this.#grant(member, now - w.enqueuedAt) : undefined;
       },
-      () => this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, capacity, now)),
+      () => (pick.holdsFreeSlots ? pick.holdsFreeSlots() : this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, capacity, now, warm))),
     );
     this.#scheduleRamp(now);
+    // Compiles chose to wait for faster members while a slower one had a free slot: if those
+    // run long, the free slot becomes the better choice, so look again a little later.
+    this.#recheckTimer?.cancel();
+    this.#recheckTimer = undefined;
+    if (pick.holdsFreeSlots?.()) this.#recheck(pick);
+  }
+
+  #recheck(pick: { shortestMs?: () => number }): void {
+    if (this.#queue.length === 0 || !this.#started) return;
+    this.#recheckTimer = this.#deps.clock.setTimeout(() => {
+      this.#recheckTimer = undefined;
+      this.#serveQueue();
+    }, Math.max(50, Math.round((pick.shortestMs?.() ?? 400) / 8)));
+  }
+
+  /** A ramping member whose compiles are as fast as the warm members' has warmed up: its ramp ends. */
+  #endRampIfWarm(member: Member): void {
+    if (member.readySince === undefined || !this.#owns(member)) return;
+    const now = this.#deps.clock.now();
+    const warm = this.#warm(now);
+    if (!isWarm(member, warm)) return;
+    member.setReadySince(undefined);
+    this.#deps.log.info({ pool: this.name, member: member.name, compileMs: Math.round(member.compileMs ?? 0), warmMs: Math.round(warm.compileMs ?? 0) }, 'member warmed up: slow start ends');
   }
 
   // While compiles wait and a member is ramping up (slow start), its next slot opens at a known
@@ -205,9 +290,10 @@ export class Pool {
     this.#rampTimer?.cancel();
     this.#rampTimer = undefined;
     if (this.#queue.length === 0 || !this.#started) return;
+    const warm = this.#warm(now);
     let at = Infinity;
     for (const m of this.#members) {
-      const next = eligibleIgnoringFull(m, now) ? nextSlotAt(m, this.#spec.capacity, now) : undefined;
+      const next = eligibleIgnoringFull(m, now) ? nextSlotAt(m, this.#spec.capacity, now, warm) : undefined;
       if (next !== undefined && next < at) at = next;
     }
     if (at === Infinity) return;
@@ -326,7 +412,8 @@ export class Pool {
 
   /** JSON-able state of the pool and each member, for the status endpoint and logs. */
   snapshot(): PoolSnapshot {
-    return snapshotPool(this.name, this.#spec, this.#members, this.#deps.clock.now(), { queued: this.#queue.length, oldestWaitMs: this.#queue.oldestWaitMs() });
+    const now = this.#deps.clock.now();
+    return snapshotPool(this.name, this.#spec, this.#members, now, { queued: this.#queue.length, oldestWaitMs: this.#queue.oldestWaitMs() }, this.#warm(now));
   }
 
   /** Observes health, ejection, drain, capacity and reload changes. Returns an unsubscribe. */
@@ -350,6 +437,8 @@ export class Pool {
     this.#cancelCoolOffTimers();
     this.#rampTimer?.cancel();
     this.#rampTimer = undefined;
+    this.#recheckTimer?.cancel();
+    this.#recheckTimer = undefined;
     this.#queue.rejectAll(() => new RingmasterError('RM_SHUTTING_DOWN', `pool ${this.name} is stopping`, { details: { retryAfter: this.#spec.capacity.retryAfter.min } }));
   }
 

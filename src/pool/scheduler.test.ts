@@ -115,42 +115,78 @@ describe('compile scheduler', () => {
     assert.equal(pool.select({})?.name, 'a');
   });
 
-  test('slow start: a member back from unhealthy ramps from one slot to all over slowStart, and the queue is served as slots open', async () => {
-    const spec = poolSpec({ active: { enabled: true, interval: 1000, rise: 1, fall: 1 }, policy: 'least-time', members: [memberSpec('a')], capacity: { compileSlots: 4, slowStart: 40_000 } });
+  test('slow start: a member back from unhealthy takes one compile, then ramps to all its slots over slowStart while a warm member is there, and the queue is served as slots open', async () => {
+    const spec = poolSpec({ active: { enabled: true, interval: 1000, rise: 1, fall: 1 }, policy: 'least-time', members: [memberSpec('a'), memberSpec('b', { compileSlots: 1 })], capacity: { compileSlots: 4, slowStart: 40_000 } });
     const { pool, clock, probe } = setup(spec);
     await settled();
-    assert.equal(pool.member('a')!.health, 'healthy');
+    // b is warm and busy with a long compile the whole time, so the queue can only use a.
+    const onB = await pool.acquireCompile({ exclude: new Set(['a']) });
+    assert.equal(onB?.member.name, 'b');
     probe.set('a', { ok: false, reason: 'connection refused' });
     await advance(clock, 1000);
     assert.equal(pool.member('a')!.health, 'unhealthy');
-    // Nothing eligible: no queueing, the caller answers 503 RM_POOL_UNAVAILABLE.
-    assert.equal(await pool.acquireCompile({}), undefined);
+    probe.set('a', { ok: true });
+    await advance(clock, 1000);
+    assert.equal(pool.member('a')!.health, 'healthy');
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 5, granted);
+    await settled();
+    assert.equal(granted.length, 1, 'one compile right after coming back, to measure it');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 1, 'no second slot before the first compile time is known');
+    // Its first compile was slow (cold): it is not warm yet, and ramps by time from here.
+    granted[0]!.grant.lease.release({ compileMs: 9000 });
+    await settled();
+    assert.equal(granted.length, 2, 'a quarter of the way: floor(4 × 0.25) = 1 slot');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 3, 'half way: 2 slots');
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 4);
+    await advance(clock, 10_000, 1000);
+    assert.equal(granted.length, 5);
+    assert.equal(pool.member('a')!.compiles, 4);
+    assert.equal(pool.snapshot().members[0]!.usableSlots, 4);
+  });
+
+  test('slow start ends early once the member compiles as fast as the warm members', async () => {
+    const spec = slotted({ slots: 4, members: ['a'], capacity: { slowStart: 60_000 } });
+    const { pool, clock } = setup(spec);
+    (await pool.acquireCompile({}))!.lease.release({ compileMs: 1000 });
+    pool.update({ ...spec, members: [memberSpec('a'), memberSpec('b')] });
+    const grant = await pool.acquireCompile({ exclude: new Set(['a']) });
+    assert.equal(grant?.member.name, 'b');
+    assert.equal(pool.snapshot().members[1]!.usableSlots, 1);
+    clock.advance(1100);
+    grant.lease.release({ compileMs: 1100 });
+    assert.equal(pool.member('b')!.readySince, undefined, 'within 25% of the warm average: warm');
+    assert.equal(pool.snapshot().members[1]!.usableSlots, 4);
+  });
+
+  test('with no warm member to prefer, a member back from a restart gets all its slots at once', async () => {
+    const spec = poolSpec({ active: { enabled: true, interval: 1000, rise: 1, fall: 1 }, policy: 'least-time', members: [memberSpec('a')], capacity: { compileSlots: 4, slowStart: 40_000 } });
+    const { pool, clock, probe } = setup(spec);
+    await settled();
+    probe.set('a', { ok: false, reason: 'connection refused' });
+    await advance(clock, 1000);
     probe.set('a', { ok: true });
     await advance(clock, 1000);
     assert.equal(pool.member('a')!.health, 'healthy');
     const granted: { id: number; grant: CompileGrant }[] = [];
     request(pool, 4, granted);
     await settled();
-    assert.equal(granted.length, 1, 'one slot right after coming back');
-    await advance(clock, 10_000, 1000);
-    assert.equal(granted.length, 1, 'a quarter of the way: floor(4 × 0.25) = 1 slot');
-    await advance(clock, 10_000, 1000);
-    assert.equal(granted.length, 2, 'half way: 2 slots');
-    await advance(clock, 10_000, 1000);
-    assert.equal(granted.length, 3);
-    await advance(clock, 10_000, 1000);
-    assert.equal(granted.length, 4);
-    assert.equal(pool.member('a')!.compiles, 4);
-    assert.equal(pool.snapshot().members[0]!.usableSlots, 4);
+    assert.equal(granted.length, 4, 'holding slots back would only make compiles wait');
   });
 
-  test('a member added to a running pool ramps up; the ones it joins keep their full share', () => {
+  test('a member added to a running pool ramps up; the ones it joins keep their full share', async () => {
     const spec = slotted({ slots: 4, members: ['a'], capacity: { slowStart: 60_000 } });
     const { pool, clock } = setup(spec);
+    (await pool.acquireCompile({}))!.lease.release({ compileMs: 1000 });
     pool.update({ ...spec, members: [memberSpec('a'), memberSpec('b')] });
     const snap = pool.snapshot();
     assert.deepEqual(snap.members.map((m) => [m.name, m.usableSlots]), [['a', 4], ['b', 1]]);
+    const grant = await pool.acquireCompile({ exclude: new Set(['a']) });
     clock.advance(30_000);
+    grant!.lease.release({ compileMs: 3000 });
     assert.equal(pool.snapshot().members[1]!.usableSlots, 2);
   });
 
@@ -240,5 +276,66 @@ describe('compile scheduler', () => {
     await Promise.all(loops);
     const ratio = done.fast! / done.slow!;
     assert.ok(ratio > 1.6 && ratio < 2.6, `fast ${done.fast} slow ${done.slow}`);
+  });
+});
+
+describe('finish first (least-time)', () => {
+  /** fast: 1 s compiles, slow: 3 s, 2 slots each; both slots of fast busy since `now`. */
+  async function busyFast() {
+    const { pool, clock } = setup(slotted({ slots: 2, members: ['fast', 'slow'] }));
+    // Teach the pool their speeds.
+    for (const [name, ms] of [['fast', 1000], ['slow', 3000]] as const) {
+      const g = await pool.acquireCompile({ exclude: new Set([name === 'fast' ? 'slow' : 'fast']) });
+      g!.lease.release({ compileMs: ms });
+    }
+    const onFast = [await pool.acquireCompile({}), await pool.acquireCompile({})];
+    assert.deepEqual(onFast.map((g) => g!.member.name), ['fast', 'fast']);
+    return { pool, clock, onFast: onFast.map((g) => g!) };
+  }
+
+  test('a compile waits for a faster member that frees up soon rather than take a slow member\'s free slot', async () => {
+    const { pool, clock, onFast } = await busyFast();
+    clock.advance(600);
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 1, granted);
+    await settled();
+    assert.equal(granted.length, 0, 'fast frees in ~0.4 s and compiles in 1 s: 1.4 s beats 3 s on slow');
+    assert.equal(pool.member('slow')!.compiles, 0);
+    onFast[0]!.lease.release({ compileMs: 1000 });
+    await settled();
+    assert.equal(granted[0]!.grant.member.name, 'fast');
+  });
+
+  test('when the line is long, the compiles further back take the slow member\'s free slots', async () => {
+    const { pool } = await busyFast();
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 6, granted);
+    await settled();
+    // In line: 1st and 2nd finish in ~2 s on fast, 3rd and 4th in ~3 s; the slow member's two
+    // slots finish in 3 s, as soon as waiting, so two go there now and the rest wait for fast.
+    assert.equal(pool.member('slow')!.compiles, 2);
+    assert.equal(pool.queued, 4);
+  });
+
+  test('a waiting compile goes to the slow member after all when the fast ones run long', async () => {
+    const { pool, clock } = await busyFast();
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 1, granted);
+    await settled();
+    assert.equal(granted.length, 0);
+    // The fast compiles do not end: past their average they are expected to go on for half
+    // their age, so by ~4 s waiting (2 s + 1 s) is worse than 3 s on the slow member.
+    await advance(clock, 8000, 100);
+    assert.equal(granted.length, 1);
+    assert.equal(granted[0]!.grant.member.name, 'slow');
+  });
+
+  test('requests other than compiles go to a member with a free JRuby when there is one', async () => {
+    const { pool } = await busyFast();
+    for (let i = 0; i < 5; i++) {
+      const m = pool.select({});
+      assert.equal(m?.name, 'slow');
+      pool.acquire(m);
+    }
   });
 });

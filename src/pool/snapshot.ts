@@ -1,5 +1,5 @@
 import type { PolicyKind } from './policies/policy.ts';
-import { effectiveSlots, slotsOf, type CapacitySpec } from './capacity.ts';
+import { effectiveSlots, slotsOf, type CapacitySpec, type WarmReference } from './capacity.ts';
 import { ineligibleReason, type HealthState, type IneligibleReason, type Member } from './member.ts';
 
 // The pool as the status endpoint, the admin API and `ringmaster status` show it. Plain JSON:
@@ -46,7 +46,7 @@ export type PoolSnapshot = {
   members: MemberSnapshot[];
 };
 
-export function snapshotMember(member: Member, now: number, capacity: CapacitySpec): MemberSnapshot {
+export function snapshotMember(member: Member, now: number, capacity: CapacitySpec, warm?: WarmReference): MemberSnapshot {
   const reason = ineligibleReason(member, now) ?? null;
   const slots = slotsOf(member, capacity);
   const rampUntil = member.readySince === undefined || capacity.slowStart <= 0 ? undefined : member.readySince + capacity.slowStart;
@@ -67,14 +67,14 @@ export function snapshotMember(member: Member, now: number, capacity: CapacitySp
     reason,
     compiles: member.compiles,
     compileSlots: slots ?? null,
-    usableSlots: effectiveSlots(member, capacity, now) ?? null,
+    usableSlots: effectiveSlots(member, capacity, now, warm) ?? null,
     slotsFrom: member.spec.compileSlots !== undefined ? 'member' : member.reportedSlots !== undefined ? 'reported' : slots !== undefined ? 'pool' : null,
     compileMs: member.compileMs === undefined ? null : Math.round(member.compileMs),
     rampUntil: rampUntil !== undefined && rampUntil > now && slots !== undefined ? rampUntil : null,
   };
 }
 
-export function snapshotPool(name: string, spec: { policy: PolicyKind; capacity: CapacitySpec }, members: readonly Member[], now: number, queue: { queued: number; oldestWaitMs: number }): PoolSnapshot {
-  const snapshots = members.map((m) => snapshotMember(m, now, spec.capacity));
+export function snapshotPool(name: string, spec: { policy: PolicyKind; capacity: CapacitySpec }, members: readonly Member[], now: number, queue: { queued: number; oldestWaitMs: number }, warm?: WarmReference): PoolSnapshot {
+  const snapshots = members.map((m) => snapshotMember(m, now, spec.capacity, warm));
   return { name, policy: spec.policy, eligible: snapshots.filter((m) => m.eligible).length, ...queue, members: snapshots };
 }

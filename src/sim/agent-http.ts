@@ -1,8 +1,9 @@
-import { request, type Agent } from 'node:https';
+import { Agent, request } from 'node:https';
 import type { ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
 
-// One HTTPS exchange of a simulated agent, on that agent's own keep-alive connection, and the
-// Retry-After rule Puppet agents apply to 429 and 503 answers.
+// One HTTPS exchange of a simulated agent, the connections of one run as Puppet's pool keeps
+// them, and the Retry-After rule Puppet agents apply to 429 and 503 answers.
 
 export type AgentTarget = {
   /** Loopback port of the front door. */
@@ -27,6 +28,58 @@ export type SendOptions = {
   /** Receives the request while it is open, so that a stop can destroy it; returns how to forget it. */
   track: (req: ClientRequest) => () => void;
 };
+
+/**
+ * Puppet's connection pool for one run: one kept-alive connection, which a request checking it
+ * out closes (and replaces) if it sat idle longer than http_keepalive_timeout; Node's agent alone
+ * would keep it until the server closed it. It counts the connections the run opened.
+ */
+export class RunConnections {
+  /** Connections opened so far. */
+  opened = 0;
+  #keepAliveMs: number;
+  #now: () => number;
+  #agent = RunConnections.#pool();
+  /** When the connection was last handed back; undefined while none is idle. */
+  #idleSince: number | undefined;
+  #seen = new WeakSet<Socket>();
+
+  constructor(keepAliveMs: number, now: () => number) {
+    this.#keepAliveMs = keepAliveMs;
+    this.#now = now;
+  }
+
+  static #pool(): Agent {
+    return new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+  }
+
+  /** The agent to send the next request with. */
+  checkOut(): Agent {
+    if (this.#idleSince !== undefined && this.#now() - this.#idleSince > this.#keepAliveMs) this.close();
+    return this.#agent;
+  }
+
+  /** The request is over (answered or failed): the connection, if still open, is idle from now. */
+  checkIn(): void {
+    this.#idleSince = this.#now();
+  }
+
+  /** Counts the request's connection if it is a new one. */
+  track(req: ClientRequest): void {
+    req.once('socket', (socket: Socket) => {
+      if (this.#seen.has(socket)) return;
+      this.#seen.add(socket);
+      this.opened += 1;
+    });
+  }
+
+  /** Closes the connection; the next request opens another. */
+  close(): void {
+    this.#agent.destroy();
+    this.#agent = RunConnections.#pool();
+    this.#idleSince = undefined;
+  }
+}
 
 /** Why an exchange failed, in words that aggregate well: an errno code, "timeout", or the message. */
 export function failureOf(err: unknown): string {

@@ -88,10 +88,11 @@ test('first runs fall within the splay, later ones an interval apart, none after
     assert.equal(runs.length, 3, `agent ${a}`);
     assert.ok(runs[0]!.start < 500);
     assert.equal(runs[1]!.start, Math.max(runs[0]!.start + 1000, runs[0]!.end));
-    assert.ok(runs.every((r) => r.ok && r.start <= 2500));
+    assert.ok(runs.every((r) => r.ok && r.start <= 2500 && r.connections === 1 && r.applyMs === undefined));
   }
   assert.ok(new Set(fleet.records.filter((r) => r.run === 1).map((r) => r.start)).size > 1, 'the splay spreads first runs');
-  assert.equal(clock.pendingTimers(), 0);
+  // The agents leave no timer behind; the compiler's idle timers go as it sees the connections close.
+  await waitFor('every connection to close', () => clock.pendingTimers() === 0);
 });
 
 test('503 with Retry-After is waited out (capped) and retried; without it the run fails', async (t) => {
@@ -119,10 +120,85 @@ test('503 with Retry-After is waited out (capped) and retried; without it the ru
   const [a0, a1] = [0, 1].map((a) => fleet.records.find((r) => r.agent === a));
   assert.equal(a0?.ok, true);
   assert.deepEqual([a0?.retryAfterWaits, a0?.retryAfterWaitMs], [2, 3000]);
+  assert.equal(a0?.connections, 3, 'a new connection after each Retry-After');
   assert.ok((a0?.catalogTotalMs ?? 0) >= 3000);
   assert.equal(a0?.compiler, 'scripted');
   assert.equal(a1?.ok, false);
   assert.equal(a1?.reason, 'catalog: HTTP 503 without Retry-After');
+});
+
+type Seen = { t: number; kind: string; connection: number };
+
+/** A server that answers every request at once, noting when (on the test's clock) and on which connection. */
+async function scriptedServer(clock: ManualClock): Promise<{ port: number; seen: Seen[]; connections: () => number; close: () => Promise<void> }> {
+  const seen: Seen[] = [];
+  const ids = new WeakMap<object, number>();
+  let connections = 0;
+  const server: Server = createServer({ key: ca.server.key, cert: ca.server.cert, ca: ca.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const kind = /^\/puppet\/v3\/([a-z_]+)/.exec(req.url ?? '')?.[1] ?? 'other';
+      seen.push({ t: clock.now(), kind: kind === 'file_metadatas' ? 'pluginsync' : kind, connection: ids.get(req.socket) ?? -1 });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Sim-Compiler': 'scripted' }).end('{}');
+    });
+  });
+  server.on('secureConnection', (socket) => ids.set(socket, ++connections));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, seen, connections: () => connections, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+async function oneRun(over: Partial<AgentFleetOptions>, seed = 5) {
+  const clock = new ManualClock(0);
+  const server = await scriptedServer(clock);
+  try {
+    const fleet = AgentFleet.start(options(server.port, { agents: 1, splayMs: 0, runsPerAgent: 1, intervalMs: 60_000, ...over }), { clock, random: seededRandom(seed) });
+    let finished = false;
+    void fleet.done.then(() => (finished = true));
+    await pump(clock, () => finished, 20);
+    return { record: fleet.records[0]!, seen: server.seen, connections: server.connections() };
+  } finally {
+    await server.close();
+  }
+}
+
+test('the apply comes between catalog and report, its file requests spread through it', async () => {
+  const { record, seen } = await oneRun({ apply: { meanMs: 3000, p99Ms: 3000 }, sourcedFiles: 4 });
+  assert.equal(record.ok, true, record.reason);
+  assert.deepEqual(seen.map((s) => s.kind), ['pluginsync', 'catalog', 'file_metadata', 'file_metadata', 'file_metadata', 'file_metadata', 'report']);
+  const catalogAt = seen[1]!.t;
+  const reportAt = seen[6]!.t;
+  const files = seen.filter((s) => s.kind === 'file_metadata').map((s) => s.t);
+  assert.ok(reportAt - catalogAt >= 3000, `report ${reportAt - catalogAt} ms after the catalog`);
+  assert.ok(files.every((t) => t >= catalogAt && t < reportAt));
+  assert.ok(new Set(files).size > 1, `file requests at ${files.join(', ')}: not all at once`);
+  assert.ok((record.applyMs ?? 0) >= 3000, `applyMs ${record.applyMs}`);
+  assert.ok(record.end - record.start >= 3000);
+
+  // Without an apply the run is what it always was: 2 or 3 file requests right after the catalog.
+  const { record: bare, seen: bareSeen } = await oneRun({});
+  assert.equal(bare.applyMs, undefined);
+  const bareFiles = bareSeen.filter((s) => s.kind === 'file_metadata');
+  assert.ok(bareFiles.length >= 2 && bareFiles.length <= 3);
+  assert.ok(bareSeen[bareSeen.length - 1]!.t - bareSeen[1]!.t < 1000);
+});
+
+test('an idle gap longer than the keep-alive timeout opens a new connection; shorter ones reuse it', async () => {
+  // No sourced file: the whole 6 s apply is one idle gap before the report.
+  const long = await oneRun({ apply: { meanMs: 6000, p99Ms: 6000 }, sourcedFiles: 0, keepAliveMs: 4000 });
+  assert.equal(long.record.ok, true, long.record.reason);
+  assert.deepEqual(long.seen.map((s) => [s.kind, s.connection]), [['pluginsync', 1], ['catalog', 1], ['report', 2]]);
+  assert.deepEqual([long.record.connections, long.connections], [2, 2]);
+
+  const kept = await oneRun({ apply: { meanMs: 6000, p99Ms: 6000 }, sourcedFiles: 0, keepAliveMs: 10_000 });
+  assert.deepEqual(kept.seen.map((s) => s.connection), [1, 1, 1]);
+  assert.deepEqual([kept.record.connections, kept.connections], [1, 1]);
+});
+
+test('apply options are checked', () => {
+  const o = options(1, { runsPerAgent: 1 });
+  const deps = { clock: new ManualClock(0), random: seededRandom(1) };
+  assert.throws(() => AgentFleet.start({ ...o, apply: { meanMs: 1000, p99Ms: 500 } }, deps), /apply p99 \(500 ms\) must be at least the mean/);
+  assert.throws(() => AgentFleet.start({ ...o, sourcedFiles: 1.5 }, deps), /sourced files must be a whole number/);
 });
 
 test('a front door that refuses connections fails runs with the cause; stop ends runs in flight', async (t) => {

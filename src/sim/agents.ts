@@ -1,16 +1,19 @@
-import { Agent } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import type { Random } from '../lib/random.ts';
 import { RingmasterError } from '../lib/errors.ts';
-import { failureOf, retryAfterMs, send, type AgentTarget, type Exchange } from './agent-http.ts';
+import { failureOf, retryAfterMs, RunConnections, send, type AgentTarget, type Exchange } from './agent-http.ts';
+import { applyDistribution, planApply, type ApplyOptions } from './apply.ts';
+import type { LogNormal } from './distributions.ts';
 import type { SimIdentity } from './identities.ts';
 import { catalogForm, catalogFormPrefix, factsJson, reportBody, uuidFrom } from './payloads.ts';
 
-// Simulated Puppet agents: each does a real agent run (pluginsync, catalog, file metadata,
-// report) over mutual TLS on one kept-alive connection, every run interval after a random splay,
-// honouring Retry-After as Puppet does. Their schedule runs on the injected clock and ends by
-// itself (a duration, a number of runs); `stop` ends it early.
+// Simulated Puppet agents: each does a real agent run (pluginsync, catalog, an apply that asks for
+// file metadata along the way, report) over mutual TLS, every run interval after a random splay,
+// honouring Retry-After as Puppet does. Connections follow Puppet's pool: one kept alive per run,
+// replaced when it sat idle longer than http_keepalive_timeout, all closed at the end of the run.
+// Their schedule runs on the injected clock and ends by itself (a duration, a number of runs);
+// `stop` ends it early.
 
 export type AgentFleetOptions = {
   target: AgentTarget;
@@ -34,6 +37,12 @@ export type AgentFleetOptions = {
   /** Size of each node's facts. Default 15,000 bytes. */
   factsBytes?: number;
   puppetVersion?: string;
+  /** The apply between catalog and report. Default none: the file requests and the report follow the catalog at once. */
+  apply?: ApplyOptions;
+  /** file_metadata requests per run, spread through the apply. Default 2 or 3 at random. */
+  sourcedFiles?: number;
+  /** Puppet http_keepalive_timeout: a connection idle longer than this is closed when the next request needs one. Default 4 s. */
+  keepAliveMs?: number;
 };
 
 export type AgentFleetDeps = { clock: Clock; random: Random };
@@ -54,11 +63,15 @@ export type RunRecord = {
   catalogTotalMs?: number;
   /** X-Sim-Compiler of the catalog response. */
   compiler?: string;
+  /** From the catalog's last byte to the start of the report: the apply's work and its file requests. */
+  applyMs?: number;
   retryAfterWaits: number;
   retryAfterWaitMs: number;
+  /** TCP connections the run opened (one, plus one after every idle gap past keepAliveMs, Retry-After or closed connection). */
+  connections: number;
 };
 
-type RunContext = { http: Agent; identity: SimIdentity; retryAfterWaits: number; retryAfterWaitMs: number };
+type RunContext = { http: RunConnections; identity: SimIdentity; retryAfterWaits: number; retryAfterWaitMs: number };
 
 class StepFailure extends Error {}
 const stopped = Symbol('stopped');
@@ -81,6 +94,7 @@ export class AgentFleet {
   #stopped = false;
   #forms = new Map<string, string>();
   #listeners: ((r: RunRecord) => void)[] = [];
+  #apply: LogNormal | undefined;
   #resolveDone: () => void = () => undefined;
 
   private constructor(options: AgentFleetOptions, deps: AgentFleetDeps) {
@@ -89,6 +103,11 @@ export class AgentFleet {
     }
     if (options.identities.length === 0) throw new RingmasterError('RM_CONFIG_INVALID', 'simulated agents need at least one identity');
     if (!(options.intervalMs > 0)) throw new RingmasterError('RM_CONFIG_INVALID', `the run interval must be positive, not ${options.intervalMs}`);
+    if (options.sourcedFiles !== undefined && !(Number.isInteger(options.sourcedFiles) && options.sourcedFiles >= 0)) {
+      throw new RingmasterError('RM_CONFIG_INVALID', `sourced files must be a whole number from 0, not ${options.sourcedFiles}`);
+    }
+    if (options.keepAliveMs !== undefined && !(options.keepAliveMs >= 0)) throw new RingmasterError('RM_CONFIG_INVALID', `the keep-alive timeout must be 0 or more, not ${options.keepAliveMs}`);
+    this.#apply = applyDistribution(options.apply);
     this.#o = options;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -181,10 +200,11 @@ export class AgentFleet {
     const identity = this.#o.identities[agent % this.#o.identities.length]!;
     const { certname } = identity;
     const start = this.#clock.now();
-    // Puppet closes its connection pool at the end of every run, so each run has a connection of its own.
-    const ctx: RunContext = { http: new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }), identity, retryAfterWaits: 0, retryAfterWaitMs: 0 };
+    // Puppet closes its connection pool at the end of every run, so each run has connections of its own.
+    const http = new RunConnections(this.#o.keepAliveMs ?? 4000, () => this.#clock.now());
+    const ctx: RunContext = { http, identity, retryAfterWaits: 0, retryAfterWaitMs: 0 };
     const uuid = uuidFrom(this.#random);
-    const record: RunRecord = { agent, certname, run, start, end: start, ok: false, retryAfterWaits: 0, retryAfterWaitMs: 0 };
+    const record: RunRecord = { agent, certname, run, start, end: start, ok: false, retryAfterWaits: 0, retryAfterWaitMs: 0, connections: 0 };
     const env = 'environment=production';
     try {
       await this.#exchange(ctx, 'pluginsync', 'GET', pluginsyncPath);
@@ -194,10 +214,17 @@ export class AgentFleet {
       });
       const compiler = catalog.headers['x-sim-compiler'];
       Object.assign(record, { catalogMs: catalog.ms, catalogTotalMs: this.#clock.now() - catalogStart, ...(typeof compiler === 'string' ? { compiler } : {}) });
-      const files = 2 + Math.floor(this.#random.next() * 2);
-      for (let f = 0; f < files; f++) {
-        await this.#exchange(ctx, 'file_metadata', 'GET', `/puppet/v3/file_metadata/modules/${metadataFiles[f]}?links=manage&checksum_type=sha256&source_permissions=ignore&${env}`);
+      const applyStart = this.#clock.now();
+      const apply = planApply(this.#apply, this.#o.sourcedFiles, this.#random);
+      let worked = 0;
+      for (const [f, at] of apply.fileAtMs.entries()) {
+        await this.#work(at - worked);
+        worked = at;
+        const file = metadataFiles[f] ?? `sim/files/extra-${f}.conf`;
+        await this.#exchange(ctx, 'file_metadata', 'GET', `/puppet/v3/file_metadata/modules/${file}?links=manage&checksum_type=sha256&source_permissions=ignore&${env}`);
       }
+      await this.#work(apply.workMs - worked);
+      if (this.#apply !== undefined) record.applyMs = this.#clock.now() - applyStart;
       await this.#exchange(ctx, 'report', 'PUT', `/puppet/v3/report/${certname}?${env}`, { body: this.#report(certname, uuid, 'changed'), contentType: 'application/json' });
       record.ok = true;
     } catch (err) {
@@ -209,12 +236,18 @@ export class AgentFleet {
       }
       if (this.#stopped) return stopped;
     } finally {
-      ctx.http.destroy();
+      ctx.http.close();
     }
     record.end = this.#clock.now();
+    record.connections = ctx.http.opened;
     record.retryAfterWaits = ctx.retryAfterWaits;
     record.retryAfterWaitMs = ctx.retryAfterWaitMs;
     return record;
+  }
+
+  /** The agent busy with the catalog for `ms`; no timer at all for none, so runs without an apply keep their old timing. */
+  async #work(ms: number): Promise<void> {
+    if (ms > 0) await this.#sleep(ms);
   }
 
   #report(certname: string, uuid: string, status: 'changed' | 'failed'): string {
@@ -234,14 +267,17 @@ export class AgentFleet {
       let res: Exchange;
       try {
         res = await send({
-          agent: ctx.http, target: this.#o.target, identity: ctx.identity, method, path, headers, body: o.body, timeoutMs: this.#o.requestTimeoutMs ?? 600_000,
+          agent: ctx.http.checkOut(), target: this.#o.target, identity: ctx.identity, method, path, headers, body: o.body, timeoutMs: this.#o.requestTimeoutMs ?? 600_000,
           track: (req) => {
             this.#requests.add(req);
+            ctx.http.track(req);
             return () => this.#requests.delete(req);
           },
         });
       } catch (err) {
         throw new StepFailure(`${step}: ${failureOf(err)}`);
+      } finally {
+        ctx.http.checkIn();
       }
       const ms = this.#clock.now() - t0;
       if (res.status === 503 || res.status === 429) {
@@ -251,6 +287,8 @@ export class AgentFleet {
         const capped = Math.min(wait, this.#o.maxRetryAfterMs ?? this.#o.intervalMs);
         ctx.retryAfterWaits += 1;
         ctx.retryAfterWaitMs += capped;
+        // Puppet closes the connection before it sleeps and sends the retry on a new one.
+        ctx.http.close();
         await this.#sleep(capped);
         continue;
       }

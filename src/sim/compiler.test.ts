@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { ManualClock } from '../lib/clock.ts';
 import { seededRandom } from '../lib/random.ts';
 import { SimCompiler, type SimCompilerOptions } from './compiler.ts';
@@ -223,4 +225,64 @@ test('kill drops every connection at once and refuses new ones until a restart o
   assert.equal((await after).status, 200);
   assert.equal(compiler.stats().catalogs, 1);
   assert.equal(compiler.stats().busySlotMs, 100);
+});
+
+test('started warm, a compiler compiles at full speed at once; a restart makes it cold', async (t) => {
+  const { clock, compiler } = await start({ warmup: { factor: 3, periodMs: 60_000, shape: 'linear' }, startWarm: true });
+  t.after(() => compiler.close());
+  assert.equal(compiler.warmupFactor(), 1);
+  const { reply: warm } = await catalog(compiler, 'warm');
+  clock.advance(100);
+  assert.equal((await warm).status, 200);
+
+  const restarted = compiler.restart({ bootMs: 500 });
+  await waitFor('booting', () => compiler.state === 'booting');
+  clock.advance(500);
+  await restarted;
+  assert.equal(compiler.warmupFactor(), 3);
+  const { reply: cold } = await catalog(compiler, 'cold');
+  clock.advance(299);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(compiler.stats().catalogs, 1, 'the cold compile takes three times as long');
+  clock.advance(1);
+  assert.equal((await cold).status, 200);
+  clock.advance(29_700);
+  assert.equal(compiler.warmupFactor(), 2, 'half way through the warm-up period since the restart');
+});
+
+/** A kept-alive connection to the compiler: requests on it, and whether the server has closed it. */
+async function keptAlive(port: number) {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let closed = false;
+  socket.on('close', () => (closed = true)).on('error', () => undefined);
+  let received = '';
+  socket.setEncoding('latin1').on('data', (d: string) => (received += d));
+  return {
+    closed: () => closed,
+    responses: () => (received.match(/^HTTP\/1\.1 /gm) ?? []).length,
+    send: (method: string, path: string, body = '') => socket.write(`${method} ${path} HTTP/1.1\r\nHost: c1\r\nX-Puppet-Version: 8.10.0\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+  };
+}
+
+test('the compiler closes a connection idle for its idle timeout (Jetty), never one with a request in progress', async (t) => {
+  const { clock, compiler } = await start({ idleTimeoutMs: 1000, compile: { meanMs: 5000, p99Ms: 5000 } });
+  t.after(() => compiler.close());
+  const c = await keptAlive(compiler.port);
+  c.send('GET', '/status/v1/simple');
+  await waitFor('the status answer', () => c.responses() === 1);
+  clock.advance(900);
+  c.send('POST', '/puppet/v3/catalog/n1?environment=production', 'transaction_uuid=x');
+  await waitFor('the compile to start', () => compiler.stats().busy === 1);
+  clock.advance(4000);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.closed(), false, 'a compile in progress keeps the connection');
+  clock.advance(1000);
+  await waitFor('the catalog', () => c.responses() === 2);
+  clock.advance(999);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.closed(), false);
+  clock.advance(1);
+  await waitFor('the idle connection to be closed', () => c.closed());
+  assert.equal(clock.pendingTimers(), 0);
 });

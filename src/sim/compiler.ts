@@ -5,15 +5,17 @@ import type { Clock, TimerHandle } from '../lib/clock.ts';
 import type { Random } from '../lib/random.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import { logNormalDraw, logNormalFromMeanP99, noWarmup, warmupFactor, type LogNormal, type Warmup } from './distributions.ts';
+import { IdleConnections } from './idle-connections.ts';
 import { JrubyPool } from './jruby-pool.ts';
 import { catalogBody, fileMetadataBody, fileMetadatasBody, nodeBody } from './payloads.ts';
 import { classify, lastSegment, queueLimitMessage, requestKinds, rubyKinds, shedsVersion, type RequestKind } from './puppet-routes.ts';
 
 // A simulated Puppet Server compiler: enough of the puppetserver HTTP API for agents, in front of
 // a JRuby pool whose slots every Ruby request borrows (catalogs for a log-normal compile time,
-// others briefly), with puppetserver's queue limit, a warm-up after start, and controls to kill
-// and restart it on the same port. It stands in for real compilers where a fleet of them is
-// needed on one machine, or conditions they cannot be made to produce on demand.
+// others briefly), with puppetserver's queue limit, Jetty's idle timeout, a warm-up after a
+// (re)start, and controls to kill and restart it on the same port. It stands in for real
+// compilers where a fleet of them is needed on one machine, or conditions they cannot be made to
+// produce on demand.
 
 export type SimCompilerOptions = {
   name: string;
@@ -25,6 +27,10 @@ export type SimCompilerOptions = {
   /** Multiplies every hold time: 2 is a compiler twice as slow. Default 1. */
   speed?: number;
   warmup?: Warmup;
+  /** The first start is warm (a compiler that has been serving for a while); only restarts go through the warm-up. Default false. */
+  startWarm?: boolean;
+  /** Jetty idle-timeout-milliseconds: a connection without a request for this long is closed. Default 30 s; 0 never. */
+  idleTimeoutMs?: number;
   /** puppetserver max-queued-requests: 0 is no limit. */
   maxQueuedRequests?: number;
   /** puppetserver max-retry-delay in seconds: the 503's Retry-After is a random whole number below it; 0 sends none. Default 1800. */
@@ -83,6 +89,9 @@ export class SimCompiler {
   #generation = 0;
   #pending = new Set<{ cancel(): void }>();
   #readyAt = 0;
+  /** Started warm and not restarted since: no warm-up. */
+  #warm = false;
+  #idle: IdleConnections;
   #retiredBusyMs = 0;
   #retiredMaxBusy = 0;
   #requests = Object.fromEntries(requestKinds.map((k) => [k, 0])) as Record<RequestKind, number>;
@@ -100,13 +109,14 @@ export class SimCompiler {
     this.#warmup = options.warmup ?? noWarmup;
     this.#port = options.port ?? 0;
     this.#pool = new JrubyPool(options.slots, deps.clock);
+    this.#idle = new IdleConnections(options.idleTimeoutMs ?? 30_000, (ms, fn) => this.#after(ms, fn));
   }
 
-  /** Starts listening on 127.0.0.1, ready (and cold, if a warm-up is set) at once. */
+  /** Starts listening on 127.0.0.1, ready at once: cold if a warm-up is set, unless `startWarm`. */
   static async start(options: SimCompilerOptions, deps: SimCompilerDeps): Promise<SimCompiler> {
     const c = new SimCompiler(options, deps);
     await c.#listen(c.#generation);
-    c.#ready();
+    c.#ready(options.startWarm ?? false);
     return c;
   }
 
@@ -124,7 +134,8 @@ export class SimCompiler {
 
   /** What compile times are multiplied by now. */
   warmupFactor(): number {
-    return this.#state === 'up' ? warmupFactor(this.#warmup, this.#clock.now() - this.#readyAt) : this.#warmup.factor;
+    if (this.#state !== 'up') return this.#warmup.factor;
+    return this.#warm ? 1 : warmupFactor(this.#warmup, this.#clock.now() - this.#readyAt);
   }
 
   stats(): SimCompilerStats {
@@ -170,7 +181,7 @@ export class SimCompiler {
     await this.#sleep(o.bootMs ?? 0);
     if (generation !== this.#generation) return;
     if (!listenWhileBooting && !(await this.#listen(generation))) return;
-    this.#ready();
+    this.#ready(false);
   }
 
   async close(): Promise<void> {
@@ -179,7 +190,8 @@ export class SimCompiler {
     await this.#closing;
   }
 
-  #ready(): void {
+  #ready(warm: boolean): void {
+    this.#warm = warm;
     this.#state = 'up';
     this.#readyAt = this.#clock.now();
     this.#pool.open();
@@ -198,27 +210,36 @@ export class SimCompiler {
     });
   }
 
-  /** Listens on the port; false (and not listening) when a kill came meanwhile. */
-  /** Runs `fn` after `ms` on the injected clock, unless a kill comes first. */
-  #after(ms: number, fn: () => void): void {
-    const entry = { cancel: () => handle.cancel() };
+  /** Runs `fn` after `ms` on the injected clock, unless a kill or `cancel` comes first. */
+  #after(ms: number, fn: () => void): { cancel(): void } {
+    const entry = {
+      cancel: () => {
+        handle.cancel();
+        this.#pending.delete(entry);
+      },
+    };
     const handle: TimerHandle = this.#clock.setTimeout(() => {
       this.#pending.delete(entry);
       fn();
     }, ms);
     this.#pending.add(entry);
+    return entry;
   }
 
+  /** Listens on the port; false (and not listening) when a kill came meanwhile. */
   async #listen(generation: number): Promise<boolean> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
     const tls = this.#options.tls;
     const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler) : createHttpServer(handler);
-    // Jetty's idle timeout, so kept-alive connections from the front door behave as with puppetserver.
-    server.keepAliveTimeout = 30_000;
+    // Idle connections are closed by #idle on the injected clock (as Jetty would), not by Node in
+    // real time; 0 also keeps Node from sending a Keep-Alive hint, which Jetty does not send either.
+    server.keepAliveTimeout = 0;
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
+      if (!tls) this.#idle.opened(socket);
     });
+    if (tls) server.on('secureConnection', (socket: Socket) => this.#idle.opened(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#port, '127.0.0.1', () => {
@@ -237,6 +258,8 @@ export class SimCompiler {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const generation = this.#generation;
+    const idle = this.#idle.requestStarted(req.socket);
+    res.once('close', () => idle.ended());
     res.setHeader('X-Sim-Compiler', this.name);
     const target = req.url ?? '/';
     const q = target.indexOf('?');

@@ -16,13 +16,13 @@ export type LogNormal = { mu: number; sigma: number };
  * the smaller root is the one whose p99 lies above its mean. No log-normal has a p99 above
  * exp(z²/2) ≈ 14.97 times its mean, and none a p99 below its mean.
  */
-export function logNormalFromMeanP99(meanMs: number, p99Ms: number): LogNormal {
-  if (!(meanMs > 0) || !Number.isFinite(meanMs)) throw new RingmasterError('RM_CONFIG_INVALID', `compile mean must be a positive number of milliseconds, not ${meanMs}`);
-  if (!(p99Ms >= meanMs) || !Number.isFinite(p99Ms)) throw new RingmasterError('RM_CONFIG_INVALID', `compile p99 (${p99Ms} ms) must be at least the mean (${meanMs} ms)`);
+export function logNormalFromMeanP99(meanMs: number, p99Ms: number, what = 'compile'): LogNormal {
+  if (!(meanMs > 0) || !Number.isFinite(meanMs)) throw new RingmasterError('RM_CONFIG_INVALID', `${what} mean must be a positive number of milliseconds, not ${meanMs}`);
+  if (!(p99Ms >= meanMs) || !Number.isFinite(p99Ms)) throw new RingmasterError('RM_CONFIG_INVALID', `${what} p99 (${p99Ms} ms) must be at least the mean (${meanMs} ms)`);
   const ratio = Math.log(p99Ms / meanMs);
   const disc = z99 * z99 - 2 * ratio;
   if (disc < 0) {
-    throw new RingmasterError('RM_CONFIG_INVALID', `compile p99 (${p99Ms} ms) cannot exceed ${(Math.exp((z99 * z99) / 2)).toFixed(1)} times the mean (${meanMs} ms) for a log-normal distribution`);
+    throw new RingmasterError('RM_CONFIG_INVALID', `${what} p99 (${p99Ms} ms) cannot exceed ${(Math.exp((z99 * z99) / 2)).toFixed(1)} times the mean (${meanMs} ms) for a log-normal distribution`);
   }
   const sigma = z99 - Math.sqrt(disc);
   return { mu: Math.log(meanMs) - (sigma * sigma) / 2, sigma };

@@ -25,6 +25,15 @@ export type FleetParameters = {
   maxRetryDelayS: number;
   maxRetryAfterMs: number;
   warmup: Warmup;
+  /** Compilers started warm: only restarts went through the warm-up. */
+  startWarm: boolean;
+  compilerIdleTimeoutMs: number;
+  /** The agents' apply; a mean of 0 is none. */
+  apply: { meanMs: number; p99Ms: number };
+  /** file_metadata requests per run; null is 2 or 3 at random. */
+  sourcedFiles: number | null;
+  /** Agents' http_keepalive_timeout. */
+  keepAliveMs: number;
   speeds: number[];
   scenario: { atMs: number; name: string }[];
 };
@@ -67,7 +76,17 @@ export type FleetResult = {
   startedAt: string;
   elapsedMs: number;
   parameters: FleetParameters;
-  runs: { completed: number; ok: number; failed: number; failureReasons: Record<string, number>; agentsWithFirstRun: number };
+  runs: {
+    completed: number; ok: number; failed: number; failureReasons: Record<string, number>; agentsWithFirstRun: number;
+    /** Runs that took longer than the run interval, so the agent's next run started late. */
+    longerThanInterval: number;
+  };
+  /** Whole runs, start to end, of the runs that succeeded. */
+  runDuration: LatencySummary;
+  /** The apply of the runs that succeeded (work and file requests); empty without an apply. */
+  apply: LatencySummary;
+  /** TCP connections agents opened per run. */
+  connectionsPerRun: { mean: number | null; max: number | null };
   /** Catalog requests that succeeded, the attempt that succeeded. */
   catalog: LatencySummary & { histogram: HistogramBucket[] };
   /** The same including Retry-After waits and refused attempts. */
@@ -103,11 +122,18 @@ export function buildFleetResult(i: ResultInput): FleetResult {
   const agents = i.parameters.agents;
   const herdDrainMs = firstRuns.length === agents && agents > 0 ? Math.max(...firstRuns.map((r) => r.end)) - i.startedAt : null;
   const waited = i.records.filter((r) => r.retryAfterWaits > 0);
+  const connections = summarise(i.records.map((r) => r.connections));
   return {
     startedAt: new Date(i.startedAt).toISOString(),
     elapsedMs: i.elapsedMs,
     parameters: i.parameters,
-    runs: { completed: i.records.length, ok: ok.length, failed: i.records.length - ok.length, failureReasons, agentsWithFirstRun: firstRuns.length },
+    runs: {
+      completed: i.records.length, ok: ok.length, failed: i.records.length - ok.length, failureReasons, agentsWithFirstRun: firstRuns.length,
+      longerThanInterval: i.records.filter((r) => r.end - r.start > i.parameters.intervalMs).length,
+    },
+    runDuration: summarise(ok.map((r) => r.end - r.start)),
+    apply: summarise(ok.flatMap((r) => (r.applyMs === undefined ? [] : [r.applyMs]))),
+    connectionsPerRun: { mean: connections.meanMs, max: connections.maxMs },
     catalog: { ...summarise(catalogs), histogram: logHistogram(catalogs) },
     catalogWithWaits: summarise(i.records.flatMap((r) => (r.catalogTotalMs === undefined ? [] : [r.catalogTotalMs]))),
     herdDrainMs,

@@ -28,7 +28,8 @@ test('a caller-supplied front door and shared compilers: each run counts only it
       return Promise.resolve();
     },
   });
-  const options = { agents: 4, compilers: 1, slots: 2, compile: { meanMs: 10, p99Ms: 30 }, intervalMs: 400, splayMs: 100, durationMs: 700, drainMs: 3000, frontDoor: direct, sharedCompilers: [compiler] };
+  const options = { agents: 4, compilers: 1, slots: 2, compile: { meanMs: 10, p99Ms: 30 }, intervalMs: 400, splayMs: 100, durationMs: 700, drainMs: 3000, frontDoor: direct, sharedCompilers: [compiler],
+    apply: { meanMs: 40, p99Ms: 80 }, sourcedFiles: 2 };
   const first = await runFleet(options);
   const second = await runFleet({ ...options, seed: 2 });
   assert.equal(stops, 2);
@@ -37,6 +38,11 @@ test('a caller-supplied front door and shared compilers: each run counts only it
     assert.equal(r.runs.failed, 0, JSON.stringify(r.runs.failureReasons));
     assert.equal(r.members[0]?.catalogs, r.catalog.count);
     assert.equal(r.members[0]?.requests.catalog, r.catalog.count);
+    assert.equal(r.members[0]?.requests.file_metadata, 2 * r.runs.ok);
+    assert.equal(r.apply.count, r.runs.ok);
+    assert.ok((r.apply.p50Ms ?? 0) >= 20, `apply p50 ${r.apply.p50Ms}`);
+    assert.deepEqual([r.parameters.apply, r.parameters.sourcedFiles, r.parameters.keepAliveMs], [{ meanMs: 40, p99Ms: 80 }, 2, 4000]);
+    assert.deepEqual(r.connectionsPerRun, { mean: 1, max: 1 });
     assert.ok(r.samples.every((s) => s.doorQueued === 0 && s.util.every((u) => u >= 0 && u <= 1)));
   }
   assert.equal(compiler.stats().catalogs, first.catalog.count + second.catalog.count);

@@ -2,6 +2,7 @@ import { systemClock, type Clock, type TimerHandle } from '../lib/clock.ts';
 import { seededRandom } from '../lib/random.ts';
 import { errorMessage, RingmasterError } from '../lib/errors.ts';
 import { AgentFleet, type RunRecord } from './agents.ts';
+import type { ApplyOptions } from './apply.ts';
 import { SimCompiler, type RestartOptions, type SimCompilerOptions, type SimCompilerStats } from './compiler.ts';
 import { requestKinds } from './puppet-routes.ts';
 import { noWarmup, type Warmup } from './distributions.ts';
@@ -50,6 +51,16 @@ export type FleetOptions = {
   /** Cap on one Retry-After wait of an agent. Default: the run interval. */
   maxRetryAfterMs?: number;
   warmup?: Warmup;
+  /** Compilers start warm and only restarts go through the warm-up (one compiler restarted in a warm fleet). Default false: every compiler starts cold. */
+  startWarm?: boolean;
+  /** Compilers' Jetty idle timeout. Default 30 s. */
+  compilerIdleTimeoutMs?: number;
+  /** The agents' apply between catalog and report. Default none. */
+  apply?: ApplyOptions;
+  /** file_metadata requests per run during the apply. Default 2 or 3 at random. */
+  sourcedFiles?: number;
+  /** Agents' http_keepalive_timeout. Default 4 s. */
+  keepAliveMs?: number;
   /** Speed factor per compiler (2 = twice as slow); missing ones are 1. */
   speeds?: number[];
   factsBytes?: number;
@@ -96,7 +107,8 @@ function parametersOf(o: FleetOptions, frontDoor: string): FleetParameters {
     frontDoor, agents: o.agents, compilers: o.compilers, slots: o.slots, compile: o.compile, requestMs: o.requestMs ?? 3, intervalMs: o.intervalMs,
     splayMs: o.splayMs, durationMs: o.durationMs, drainMs: o.drainMs ?? 60_000, seed: o.seed ?? 1, identities: o.identities ?? Math.min(o.agents, maxIdentities),
     maxQueuedRequests: o.maxQueuedRequests ?? 0, maxRetryDelayS: o.maxRetryDelayS ?? 60, maxRetryAfterMs: o.maxRetryAfterMs ?? o.intervalMs,
-    warmup: o.warmup ?? noWarmup, speeds: Array.from({ length: o.compilers }, (_, i) => o.speeds?.[i] ?? 1),
+    warmup: o.warmup ?? noWarmup, startWarm: o.startWarm ?? false, compilerIdleTimeoutMs: o.compilerIdleTimeoutMs ?? 30_000,
+    apply: o.apply ?? { meanMs: 0, p99Ms: 0 }, sourcedFiles: o.sourcedFiles ?? null, keepAliveMs: o.keepAliveMs ?? 4000, speeds: Array.from({ length: o.compilers }, (_, i) => o.speeds?.[i] ?? 1),
     scenario: (o.scenario ?? []).map((s) => ({ atMs: s.atMs, name: s.name })),
   };
 }
@@ -120,6 +132,7 @@ export async function runFleet(options: FleetOptions, deps: { clock?: Clock } = 
     for (let i = compilers.length; i < o.compilers; i++) {
       compilers.push(await SimCompiler.start({
         name: `compiler-${i + 1}`, slots: o.slots, compile: o.compile, requestMs: params.requestMs, speed: params.speeds[i], warmup: params.warmup,
+        startWarm: params.startWarm, idleTimeoutMs: params.compilerIdleTimeoutMs,
         maxQueuedRequests: params.maxQueuedRequests, maxRetryDelayS: params.maxRetryDelayS, catalogBytes: o.catalogBytes, tls: o.compilerTls,
       }, { clock, random: seededRandom(seed * 1000 + i + 1) }));
     }
@@ -132,6 +145,7 @@ export async function runFleet(options: FleetOptions, deps: { clock?: Clock } = 
     const agents = AgentFleet.start({
       target: door.target, identities: door.identities, agents: o.agents, intervalMs: o.intervalMs, splayMs: o.splayMs, durationMs: o.durationMs,
       maxRetryAfterMs: params.maxRetryAfterMs, requestTimeoutMs: o.requestTimeoutMs, factsBytes: o.factsBytes,
+      apply: o.apply, sourcedFiles: o.sourcedFiles, keepAliveMs: params.keepAliveMs,
     }, { clock, random: seededRandom(seed) });
     fleet = agents;
     const counts = { ok: 0, failed: 0, retryAfterWaits: 0 };

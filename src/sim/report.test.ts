@@ -11,7 +11,8 @@ const start = Date.UTC(2026, 0, 1);
 const parameters: FleetParameters = {
   frontDoor: 'ringmaster', agents: 3, compilers: 2, slots: 2, compile: { meanMs: 50, p99Ms: 150 }, requestMs: 3, intervalMs: 2000, splayMs: 1000,
   durationMs: 4000, drainMs: 5000, seed: 1, identities: 3, maxQueuedRequests: 0, maxRetryDelayS: 60, maxRetryAfterMs: 2000,
-  warmup: { factor: 4, periodMs: 60_000, shape: 'exponential' }, speeds: [1, 2], scenario: [{ atMs: 1500, name: 'restart compiler-2' }],
+  warmup: { factor: 4, periodMs: 60_000, shape: 'exponential' }, startWarm: true, compilerIdleTimeoutMs: 30_000, apply: { meanMs: 200, p99Ms: 600 },
+  sourcedFiles: 3, keepAliveMs: 4000, speeds: [1, 2], scenario: [{ atMs: 1500, name: 'restart compiler-2' }],
 };
 
 function stats(name: string, catalogs: number): SimCompilerStats {
@@ -23,7 +24,7 @@ function stats(name: string, catalogs: number): SimCompilerStats {
 
 function run(agent: number, runNo: number, ok: boolean, catalogMs?: number, compiler?: string, reason?: string): RunRecord {
   const at = start + agent * 100 + runNo * 2000;
-  return { agent, certname: `agent-${agent}.sim.test`, run: runNo, start: at, end: at + 300, ok, catalogMs, catalogTotalMs: catalogMs, compiler, retryAfterWaits: ok ? 0 : 1, retryAfterWaitMs: ok ? 0 : 1000, ...(reason ? { reason } : {}) };
+  return { agent, certname: `agent-${agent}.sim.test`, run: runNo, start: at, end: at + 300, ok, catalogMs, catalogTotalMs: catalogMs, compiler, retryAfterWaits: ok ? 0 : 1, retryAfterWaitMs: ok ? 0 : 1000, connections: ok ? 1 : 2, ...(ok ? { applyMs: 150 + agent } : {}), ...(reason ? { reason } : {}) };
 }
 
 function sampleAt(t: number, i: number): FleetSample {
@@ -45,7 +46,10 @@ function fixture(over: { records?: RunRecord[]; samples?: FleetSample[] } = {}):
 
 test('the result sums runs, latency and members', () => {
   const r = fixture();
-  assert.deepEqual(r.runs, { completed: 4, ok: 3, failed: 1, failureReasons: { 'catalog: <script>alert(1)</script>': 1 }, agentsWithFirstRun: 3 });
+  assert.deepEqual(r.runs, { completed: 4, ok: 3, failed: 1, failureReasons: { 'catalog: <script>alert(1)</script>': 1 }, agentsWithFirstRun: 3, longerThanInterval: 0 });
+  assert.deepEqual([r.runDuration.count, r.runDuration.p50Ms], [3, 300]);
+  assert.deepEqual([r.apply.count, r.apply.p50Ms, r.apply.maxMs], [3, 150, 151]);
+  assert.deepEqual(r.connectionsPerRun, { mean: 1.3, max: 2 });
   assert.deepEqual([r.catalog.count, r.catalog.p50Ms, r.catalog.maxMs], [3, 60, 120]);
   assert.deepEqual(r.members.map((m) => [m.name, m.catalogsServed, m.utilisation]), [['compiler-1', 2, 0.12], ['compiler-2', 1, 0.12]]);
   assert.equal(r.herdDrainMs, 2500);
@@ -66,6 +70,8 @@ test('the report is one HTML page with its four charts inline and nothing fetche
   }
   assert.ok(html.includes('catalog: &lt;script&gt;alert(1)&lt;/script&gt;'), 'failure reasons are escaped');
   assert.ok(html.includes('restart compiler-2'));
+  assert.ok(html.includes('<td>apply mean / p99 (log-normal)</td><td>200 ms / 600 ms</td>'));
+  assert.ok(html.includes('after restarts only (compilers start warm)'));
   assert.doesNotMatch(html, /NaN|Infinity|undefined/);
   assert.match(html, /compilers? of 2 \(\d+ with one spare\)/);
   assert.ok(html.includes('<td>compiler-2</td><td class="n">40002</td><td class="n">2</td>'));

@@ -112,6 +112,10 @@ export function renderFleetReport(r: FleetResult): string {
     ['catalog latency mean / p50 / p90 / p99 / max', [r.catalog.meanMs, r.catalog.p50Ms, r.catalog.p90Ms, r.catalog.p99Ms, r.catalog.maxMs].map(formatMs).join(' / ')],
     ['catalog latency with Retry-After waits p50 / p99 / max', [r.catalogWithWaits.p50Ms, r.catalogWithWaits.p99Ms, r.catalogWithWaits.maxMs].map(formatMs).join(' / ')],
     ['runs that waited for Retry-After', r.retryAfter.runsAffected],
+    ['run duration p50 / p99 / max (runs ok)', [r.runDuration.p50Ms, r.runDuration.p99Ms, r.runDuration.maxMs].map(formatMs).join(' / ')],
+    ['runs longer than the run interval (next run late)', r.runs.longerThanInterval],
+    ...(r.apply.count === 0 ? [] : [['apply with its file requests p50 / p99 / max', [r.apply.p50Ms, r.apply.p99Ms, r.apply.maxMs].map(formatMs).join(' / ')]]),
+    ['connections per run mean / max', `${r.connectionsPerRun.mean ?? '–'} / ${r.connectionsPerRun.max ?? '–'}`],
     ['elapsed', formatMs(r.elapsedMs)],
   ]);
   const params = table(['parameter', 'value'], [
@@ -121,7 +125,11 @@ export function renderFleetReport(r: FleetResult): string {
     ['compile time mean / p99 (log-normal)', `${formatMs(p.compile.meanMs)} / ${formatMs(p.compile.p99Ms)}`],
     ['other requests hold a JRuby', formatMs(p.requestMs)],
     ['compiler speed factors', p.speeds.join(', ')],
-    ['warm-up', p.warmup.factor > 1 ? `×${p.warmup.factor} decaying (${p.warmup.shape}) over ${formatMs(p.warmup.periodMs)}` : 'none'],
+    ['warm-up', p.warmup.factor > 1 ? `×${p.warmup.factor} decaying (${p.warmup.shape}) over ${formatMs(p.warmup.periodMs)}${p.startWarm ? ', after restarts only (compilers start warm)' : ', after every start'}` : 'none'],
+    ['compilers\u2019 idle timeout (Jetty)', p.compilerIdleTimeoutMs > 0 ? formatMs(p.compilerIdleTimeoutMs) : 'none'],
+    ['apply mean / p99 (log-normal)', p.apply.meanMs > 0 ? `${formatMs(p.apply.meanMs)} / ${formatMs(p.apply.p99Ms)}` : 'none (report right after the catalog)'],
+    ['file_metadata requests per run', p.sourcedFiles ?? '2 or 3'],
+    ['agents\u2019 http_keepalive_timeout', formatMs(p.keepAliveMs)],
     ['run interval / splay', `${formatMs(p.intervalMs)} / ${formatMs(p.splayMs)}`],
     ['duration (+ drain)', `${formatMs(p.durationMs)} (+ ${formatMs(p.drainMs)})`],
     ['max-queued-requests / max-retry-delay', `${p.maxQueuedRequests === 0 ? 'no limit' : p.maxQueuedRequests} / ${p.maxRetryDelayS} s`],

@@ -16,7 +16,8 @@ import { formatMs } from '../../sim/report.ts';
 type FleetCliOptions = {
   agents: string; compilers: string; slots: string; compileMean: string; compileP99: string; requestTime: string; interval: string; splay?: string;
   duration: string; drain: string; out: string; seed: string; identities?: string; maxQueuedRequests: string; maxRetryDelay: string;
-  warmupFactor: string; warmupPeriod: string; speeds?: string; restart: string[]; kill: string[]; boot: string;
+  warmupFactor: string; warmupPeriod: string; startWarm?: boolean; idleTimeout: string; applyMean: string; applyP99?: string; sourcedFiles?: string;
+  httpKeepaliveTimeout: string; speeds?: string; restart: string[]; kill: string[]; boot: string;
   plan?: boolean; nodes?: string; compile?: string; utilisation: string; progress: boolean;
 };
 
@@ -108,6 +109,16 @@ async function fleet(opts: FleetCliOptions): Promise<void> {
   } catch (err) {
     throw isRingmasterError(err) ? usage(err.message) : err;
   }
+  const applyMeanMs = duration('apply-mean', opts.applyMean, true);
+  // A real apply's tail is long (a package upgrade, a slow exec): p99 three times the mean unless given.
+  const apply = { meanMs: applyMeanMs, p99Ms: opts.applyP99 === undefined ? applyMeanMs * 3 : duration('apply-p99', opts.applyP99) };
+  if (apply.meanMs > 0) {
+    try {
+      logNormalFromMeanP99(apply.meanMs, apply.p99Ms, 'apply');
+    } catch (err) {
+      throw isRingmasterError(err) ? usage(err.message) : err;
+    }
+  }
   const durationMs = duration('duration', opts.duration);
   const bootMs = duration('boot', opts.boot, true);
   const warmupFactor = positive('warmup-factor', opts.warmupFactor);
@@ -129,6 +140,9 @@ async function fleet(opts: FleetCliOptions): Promise<void> {
       ...(opts.identities !== undefined ? { identities: whole('identities', opts.identities, 1) } : {}),
       maxQueuedRequests: whole('max-queued-requests', opts.maxQueuedRequests, 0), maxRetryDelayS: whole('max-retry-delay', opts.maxRetryDelay, 0),
       warmup: { factor: warmupFactor, periodMs: duration('warmup-period', opts.warmupPeriod, true), shape: 'exponential' },
+      startWarm: opts.startWarm === true, compilerIdleTimeoutMs: duration('idle-timeout', opts.idleTimeout, true),
+      apply, keepAliveMs: duration('http-keepalive-timeout', opts.httpKeepaliveTimeout, true),
+      ...(opts.sourcedFiles !== undefined ? { sourcedFiles: whole('sourced-files', opts.sourcedFiles, 0) } : {}),
       ...(opts.speeds !== undefined ? { speeds: opts.speeds.split(',').map((s) => positive('speeds', s)) } : {}),
       scenario: [...scenarioSteps('restart', opts.restart, bootMs, compilers), ...scenarioSteps('kill', opts.kill, bootMs, compilers)],
       targetUtilisation: utilisation,
@@ -163,6 +177,12 @@ export function registerBench(program: Command): void {
     .option('--max-retry-delay <seconds>', "compilers' max-retry-delay: the 503's Retry-After is random below it", '60')
     .option('--warmup-factor <x>', 'compile times are this many times longer right after a (re)start', '1')
     .option('--warmup-period <duration>', 'time for the warm-up to wear off', '60s')
+    .option('--start-warm', 'compilers start warm; only --restart ones go through the warm-up')
+    .option('--idle-timeout <duration>', "compilers' idle timeout (Jetty idle-timeout-milliseconds; 0: never)", '30s')
+    .option('--apply-mean <duration>', 'mean time agents apply their catalog before the report (0: report at once)', '0')
+    .option('--apply-p99 <duration>', '99th percentile of the apply time (log-normal; default 3 × --apply-mean)')
+    .option('--sourced-files <n>', 'file_metadata requests per run, spread through the apply (default 2 or 3)')
+    .option('--http-keepalive-timeout <duration>', "agents' http_keepalive_timeout: a connection idle longer is replaced", '4s')
     .option('--speeds <list>', 'comma-separated speed factor per compiler, 2 = twice as slow')
     .option('--restart <compiler@time>', 'restart a compiler at that time, e.g. compiler-2@30s (repeatable)', collect, [])
     .option('--kill <compiler@time>', 'kill a compiler for good at that time (repeatable)', collect, [])
