@@ -144,7 +144,7 @@ const capacity = z
     discover: z.boolean().default(true).describe("Read each member's JRuby count from `/status/v1/services/jruby-metrics?level=debug` with every active health probe (puppetserver allows it without a certificate)."),
     maxQueue: z.number().int().min(0).max(1_000_000).default(1000).describe('Compiles that may wait for a slot; one more is answered 503 `RM_QUEUE_FULL`.'),
     queueTimeout: duration('queueTimeout').prefault('60s').describe('Longest wait for a compile slot; then 503 `RM_QUEUE_TIMEOUT` (agents wait up to 10 minutes for the answer, `http_read_timeout`).'),
-    slowStart: duration('slowStart').prefault('60s').describe('A member that comes back (healthy again, end of an ejection) or is added ramps from one compile slot to all of them over this time. `0s` turns it off.'),
+    slowStart: duration('slowStart').prefault('60s').describe('A member that comes back (healthy again, end of an ejection, enabled after a drain) or is added takes one compile to measure itself, then ramps to all its compile slots over this time. The ramp ends early once its compile time is within 25% of the warm members\' average, and holds nothing back while no warm member is eligible (then it would only make compiles wait). `0s` turns it off.'),
     retryAfter: z
       .strictObject({
         min: seconds.default(10).describe('Lowest Retry-After (seconds) of an overload 503.'),
@@ -169,7 +169,7 @@ const pool = z.strictObject({
   policy: z
     .enum(['least-time', 'least-in-flight', 'round-robin', 'weighted-round-robin', 'power-of-two', 'consistent-hash'])
     .default('least-time')
-    .describe('How a member is chosen among the eligible ones of the lowest tier. `least-time` (default) sends a compile where it is expected to finish first (moving average compile time × how full the slots are) and other requests to the least loaded member; `consistent-hash` keeps each certname on one member.'),
+    .describe('How a member is chosen among the eligible ones of the lowest tier. `least-time` (default) sends a compile where it is expected to finish first, from each member\'s moving average compile time: to a free slot, or, when a faster member will free one sooner than a slower member would compile, it waits for that one; other requests go to the least loaded member with a free JRuby; `consistent-hash` keeps each certname on one member.'),
   healthCheck: z
     .strictObject({ active: activeHealth.prefault({}), passive: passiveHealth.prefault({}) })
     .prefault({})

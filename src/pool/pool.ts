@@ -3,10 +3,10 @@ import { RingmasterError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
 import type { Log } from '../observability/log.ts';
 import { compileTimeAlpha, effectiveSlots, hasFreeSlot, isWarm, jitteredRetryAfter, nextSlotAt, type CapacitySpec, type WarmReference } from './capacity.ts';
-import { FinishFirstPlan } from './finish-first.ts';
+import { compilePicker, eligibleIgnoringFull, lowestTier, warmReference, type CompilePicker } from './compile-picker.ts';
 import { CompileQueue } from './compile-queue.ts';
 import { ActiveHealthChecker, type ActiveHealthSettings, type Probe } from './health.ts';
-import { eligible, ineligibleReason, Member, type HealthState, type MemberSpec, type ProbeResult } from './member.ts';
+import { eligible, Member, type HealthState, type MemberSpec, type ProbeResult } from './member.ts';
 import { createPolicy, type Policy, type PolicyKind } from './policies/policy.ts';
 import { snapshotPool, type PoolSnapshot } from './snapshot.ts';
 
@@ -170,52 +170,12 @@ export class Pool {
     };
   }
 
-  /**
-   * Chooses members for compiles in line, one call per compile in queue order. least-time
-   * plans where each finishes first (it may wait for a faster member while a slower one has a
-   * free slot); the other policies take any free slot.
-   */
-  #compilePicker(now: number): ((ctx: CompileContext) => Member | undefined) & { holdsFreeSlots?: () => boolean; shortestMs?: () => number } {
-    const capacity = this.#spec.capacity;
-    const warm = this.#warm(now);
-    const plain = (ctx: CompileContext): Member | undefined => {
-      const tier = lowestTier(this.#members, (m) => ctx.exclude?.has(m.name) !== true && eligible(m, now) && hasFreeSlot(m, capacity, now, warm));
-      if (tier.length === 0) return undefined;
-      const views = tier.map((member) => ({ member, name: member.name, weight: member.weight, inFlight: member.inFlight, compiles: member.compiles, compileSlots: effectiveSlots(member, capacity, now, warm), compileMs: member.compileMs }));
-      return this.#policy.pick(views, { key: ctx.key, compile: true })?.member;
-    };
-    if (this.#policy.kind !== 'least-time') return plain;
-    // The tier a compile may use: the lowest with a free slot, else the lowest it can wait in.
-    const free = lowestTier(this.#members, (m) => eligible(m, now) && hasFreeSlot(m, capacity, now, warm));
-    const priority = free[0]?.priority;
-    const tier = lowestTier(this.#members, (m) => eligibleIgnoringFull(m, now) && (priority === undefined || m.priority === priority));
-    const plan = new FinishFirstPlan(tier.map((member) => ({ member, slots: effectiveSlots(member, capacity, now, warm) })), now);
-    const tie = (members: Member[]): Member => members[Math.floor(this.#deps.random.next() * members.length)] ?? members[0]!;
-    const picker = (ctx: CompileContext): Member | undefined => {
-      const choice = plan.next(ctx.exclude, tie);
-      if (choice === 'wait') return undefined;
-      // A retry that excludes the whole planned tier may still go to another tier.
-      return choice ?? plain(ctx);
-    };
-    return Object.assign(picker, { holdsFreeSlots: () => plan.holdsFreeSlots, shortestMs: () => plan.shortestMs });
+  #compilePicker(now: number): CompilePicker {
+    return compilePicker({ members: this.#members, capacity: this.#spec.capacity, policy: this.#policy, random: this.#deps.random }, now);
   }
 
-  /** The eligible members that are not ramping up, for judging those that are. */
   #warm(now: number): WarmReference {
-    const slowStart = this.#spec.capacity.slowStart;
-    let members = 0;
-    let known = 0;
-    let sum = 0;
-    for (const m of this.#members) {
-      if (!eligibleIgnoringFull(m, now)) continue;
-      if (m.readySince !== undefined && slowStart > 0 && now - m.readySince < slowStart) continue;
-      members++;
-      if (m.compileMs !== undefined) {
-        known++;
-        sum += m.compileMs;
-      }
-    }
-    return { members, compileMs: known > 0 ? sum / known : undefined };
+    return warmReference(this.#members, this.#spec.capacity, now);
   }
 
   #grant(member: Member, waitedMs: number): CompileGrant {
@@ -523,28 +483,6 @@ export class Pool {
       }
     }
   }
-}
-
-/** Eligible, or not only because it is full: it will take requests again once one finishes. */
-function eligibleIgnoringFull(m: Member, now: number): boolean {
-  const reason = ineligibleReason(m, now);
-  return reason === undefined || reason === 'full';
-}
-
-/** The members that pass `ok` in the lowest priority tier that has any (SRV semantics). */
-function lowestTier(members: readonly Member[], ok: (m: Member) => boolean): Member[] {
-  let tier = Infinity;
-  let out: Member[] = [];
-  for (const m of members) {
-    if (!ok(m)) continue;
-    if (m.priority < tier) {
-      tier = m.priority;
-      out = [m];
-    } else if (m.priority === tier) {
-      out.push(m);
-    }
-  }
-  return out;
 }
 
 function sameProbing(a: PoolSpec['healthCheck']['active'], b: PoolSpec['healthCheck']['active']): boolean {
