@@ -5,6 +5,9 @@
 // with a client certificate) carrying the ten requests of a run, proxied to the scripted backend.
 //
 //   npm run bench:footprint [-- --connections 10000 --runs 1000]      BENCH_QUICK=1 for a smoke run
+//   --door-env KEY=VALUE (repeatable) sets an environment variable for the Node front doors only
+//   (ringmaster and the bare relay, not nginx, the backend or the client), e.g. to weigh them with
+//   another allocator: --door-env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 import { mkdir, readFile, rm as remove, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +28,29 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: quick ? '100' : '1000' },
     concurrency: { type: 'string', default: '16' },
     'skip-install': { type: 'boolean', default: false },
+    'door-env': { type: 'string', multiple: true, default: [] },
   },
 });
+const doorEnv = Object.fromEntries(
+  args['door-env'].map((kv) => {
+    const at = kv.indexOf('=');
+    if (at <= 0) throw new Error(`--door-env wants KEY=VALUE, not ${JSON.stringify(kv)}`);
+    return [kv.slice(0, at), kv.slice(at + 1)];
+  }),
+);
+/** Runs `start` with `doorEnv` in this process's environment, which the door it spawns inherits. */
+async function withDoorEnv<T>(start: () => T | Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(doorEnv).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, doorEnv);
+  try {
+    return await start();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
 const connections = Number(args.connections);
 const runsPerDoor = Number(args.runs);
 const concurrency = Number(args.concurrency);
@@ -60,7 +84,7 @@ const stops: (() => Promise<void>)[] = [];
 try {
   const httpPort = await nextMessage<BackendReply, number>(backend.child, (m) => (m.op === 'listening' ? m.httpPort : undefined), 15_000);
   // Idle connections must outlive the measurement on both doors; everything else as in the gateway benchmark.
-  const setup = await startBenchRingmaster(tmp, httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m' }] });
+  const setup = await withDoorEnv(() => startBenchRingmaster(tmp, httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m' }] }));
   rm = setup.ringmaster;
   const ringmaster = rm;
   const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -69,7 +93,7 @@ try {
   ];
   // The platform's floor: node:https relaying through ringmaster's upstream module, nothing else.
   doors.push(async () => {
-    const relay = forkScript(join(import.meta.dirname, 'lib', 'gateway-node-relay.ts'));
+    const relay = await withDoorEnv(() => forkScript(join(import.meta.dirname, 'lib', 'gateway-node-relay.ts')));
     const port = nextMessage<RelayReply, number>(relay.child, (m) => (m.op === 'listening' ? m.port : undefined), 15_000);
     relay.child.send({ op: 'start', backendUrl: `http://127.0.0.1:${httpPort}`, key: setup.serverKey, cert: setup.serverChain, ca: setup.ca, crl: setup.crl, keepAliveTimeoutMs: 30 * 60_000 } satisfies RelayStart);
     return { name: 'node-relay', version: `node:https + undici relay ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
@@ -135,7 +159,7 @@ const rows = figures.map((f) => `| ${f.version} | ${f.failure ? `failed: ${f.fai
 const markdown = [
   `## Footprint: ringmaster and nginx`,
   '',
-  `${date}; ${machine.cores} cores (${machine.cpuModel}), ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${machine.kernel}, Node ${machine.node}${quick ? '; QUICK smoke run, not a measurement' : ''}`,
+  `${date}; ${machine.cores} cores (${machine.cpuModel}), ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${machine.kernel}, Node ${machine.node}${quick ? '; QUICK smoke run, not a measurement' : ''}${args['door-env'].length > 0 ? `; Node doors run with ${args['door-env'].join(' ')}` : ''}`,
   '',
   `${connections} idle agent connections (each did one proxied request, then stays open); ${runsPerDoor} agent runs, ${concurrency} at a time, each on a new TLS connection (RSA-2048 client certificate, no session resumption) with 10 requests: node, catalog POST (15 KB facts, 50 KB catalog), 8 file_metadata.`,
   '',
@@ -149,6 +173,6 @@ const markdown = [
 process.stdout.write(`${markdown}\n`);
 const outDir = join(repoRoot, 'bench', 'out');
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick }, figures, checks }, null, 2)}\n`);
+await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick, doorEnv }, figures, checks }, null, 2)}\n`);
 await writeFile(join(outDir, 'footprint.md'), markdown);
 process.exitCode = figures.some((f) => f.failure || f.runsFailed > 0 || f.holdFailed > 0) ? 1 : 0;
