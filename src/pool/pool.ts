@@ -129,7 +129,7 @@ export class Pool {
     } else {
       // Compiles wait, yet a slot is free: they chose to wait for faster members, and this one,
       // further back in line, may be better off in that slot. A pass over the line decides.
-      held = this.#policy.kind === 'least-time' && this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, this.#spec.capacity, now, this.#warm(now)));
+      held = this.#policy.kind === 'least-time' && this.#anyFreeSlot(now);
     }
     const capacity = this.#spec.capacity;
     if (this.#queue.length >= capacity.maxQueue) {
@@ -178,6 +178,13 @@ export class Pool {
     return warmReference(this.#members, this.#spec.capacity, now);
   }
 
+  /** Whether some eligible member has a compile slot free now. */
+  #anyFreeSlot(now: number): boolean {
+    const capacity = this.#spec.capacity;
+    const warm = this.#warm(now);
+    return this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, capacity, now, warm));
+  }
+
   #grant(member: Member, waitedMs: number): CompileGrant {
     const startedAt = this.#deps.clock.now();
     member.addInFlight();
@@ -208,15 +215,13 @@ export class Pool {
       this.#queue.rejectAll(() => new RingmasterError('RM_POOL_UNAVAILABLE', `no member of pool ${this.name} is available`, { details: { retryAfter: Math.ceil(jitteredRetryAfter(this.#spec.capacity, this.#deps.random)) } }));
       return;
     }
-    const capacity = this.#spec.capacity;
-    const warm = this.#warm(now);
     const pick = this.#compilePicker(now);
     this.#queue.serve(
       (w) => {
         const member = pick({ key: w.key, exclude: w.exclude });
         return member ? this.#grant(member, now - w.enqueuedAt) : undefined;
       },
-      () => (pick.holdsFreeSlots ? pick.holdsFreeSlots() : this.#members.some((m) => eligible(m, now) && hasFreeSlot(m, capacity, now, warm))),
+      () => (pick.holdsFreeSlots ? pick.holdsFreeSlots() : this.#anyFreeSlot(now)),
     );
     this.#scheduleRamp(now);
     // Compiles chose to wait for faster members while a slower one had a free slot: if those
