@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     'quiet-wait': { type: 'string', default: quick ? '5' : '120' },
     attempts: { type: 'string', default: quick ? '1' : '3' },
     rounds: { type: 'string', default: quick ? '1' : '3' },
+    // For profiling one kind of load: e.g. --phases keepalive.
+    phases: { type: 'string', default: 'keepalive,paced,connections' },
   },
 });
 const durationMs = Number(args.duration) * 1000;
@@ -47,6 +49,7 @@ const connectionConcurrency = Number(args['connection-concurrency']);
 const quietWaitMs = Number(args['quiet-wait']) * 1000;
 const attempts = Math.max(1, Number(args.attempts));
 const rounds = Math.max(1, Number(args.rounds));
+const phases = new Set(args.phases.split(','));
 /** Cores other processes may use during a phase before it counts as disturbed. */
 const otherLimit = 0.15;
 const only = new Set(args.only.split(',').map((s) => s.trim()));
@@ -182,7 +185,7 @@ try {
   const job = (l: Live, kind: LoadJob['kind'], concurrency: number, rate?: number): LoadJob => ({ kind, port: l.door.port, ca, identities, concurrency, warmupMs, durationMs, rate });
   const median = (ms: Measured[], key: (m: Measured) => number): Measured | undefined => [...ms].sort((a, b) => key(a) - key(b))[Math.floor(ms.length / 2)];
 
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = 1; round <= rounds && phases.has('keepalive'); round++) {
     for (const l of live) await measure(l, `round ${round}/${rounds}, keep-alive, ${concurrency} in flight`, job(l, 'keepalive', concurrency));
   }
   for (const l of live) l.result.keepAlive = median(l.rounds.keepalive, (m) => m.perSec);
@@ -192,11 +195,11 @@ try {
     if (pacedRate === undefined && max !== undefined) pacedRate = { rate: Math.max(1, Math.round(max / 2)), from };
   }
   const rate = pacedRate?.rate;
-  for (let round = 1; round <= rounds && rate !== undefined; round++) {
+  for (let round = 1; round <= rounds && rate !== undefined && phases.has('paced'); round++) {
     for (const l of live) await measure(l, `round ${round}/${rounds}, paced at ${rate}/s`, job(l, 'paced', pacedConcurrency, rate));
   }
   for (const l of live) l.result.paced = median(l.rounds.paced, (m) => m.latency.p99Ms);
-  for (let round = 1; round <= rounds; round++) {
+  for (let round = 1; round <= rounds && phases.has('connections'); round++) {
     for (const l of live) await measure(l, `round ${round}/${rounds}, new TLS connection per request, ${connectionConcurrency} in flight`, job(l, 'connections', connectionConcurrency));
   }
   for (const l of live) {

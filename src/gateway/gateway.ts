@@ -142,7 +142,7 @@ export class Gateway {
     let outcome: ProxyOutcome;
     try {
       outcome = await proxy(
-        { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log },
+        { req: req.raw.req, res: req.raw.res, peer: req.peer, path: req.path, rawTarget: req.rawTarget, draining: req.draining, log: this.#log, sent: trace },
         route,
         target,
         this.#log,

@@ -72,9 +72,18 @@ export class Listener {
       }
     });
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.#started(req, res);
-      const trace = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket as TLSSocket));
-      void this.#handle(req, res, trace);
+      // One 'close' listener per request, for the drain's count and the observer's record.
+      const state = this.#connections.get(req.socket);
+      if (state) state.active++;
+      const observed = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket as TLSSocket));
+      res.on('close', () => {
+        if (state) {
+          state.active--;
+          state.idleSince = Date.now();
+        }
+        observed?.end();
+      });
+      void this.#handle(req, res, observed?.trace);
     });
     this.#server.on('tlsClientError', (err: Error) => {
       options.observer?.tlsFailure(this.name, err);
@@ -130,16 +139,6 @@ export class Listener {
     socket.once('close', () => this.#connections.delete(socket));
   }
 
-  #started(req: IncomingMessage, res: ServerResponse): void {
-    const state = this.#connections.get(req.socket);
-    if (!state) return;
-    state.active++;
-    res.once('close', () => {
-      state.active--;
-      state.idleSince = Date.now();
-    });
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse, trace: RequestTrace | undefined): Promise<void> {
     let response: ServiceResponse;
     try {
@@ -176,7 +175,7 @@ export class Listener {
     }
     const code = response.headers?.['x-ringmaster-error'];
     if (trace && code !== undefined) trace.code ??= code;
-    this.#send(req, res, response);
+    this.#send(req, res, response, trace);
   }
 
   #certname(socket: TLSSocket): string | undefined {
@@ -192,14 +191,16 @@ export class Listener {
     return peer;
   }
 
-  #send(req: IncomingMessage, res: ServerResponse, r: ServiceResponse): void {
+  #send(req: IncomingMessage, res: ServerResponse, r: ServiceResponse, trace: RequestTrace | undefined): void {
     const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
     const headers: Record<string, string | number> = { ...r.headers };
     if (body !== undefined && r.status !== 204 && r.status !== 304) headers['content-length'] = body.length;
     // A request body we did not read would otherwise be parsed as the next request.
     if (!req.complete || this.#draining) headers.connection = 'close';
     res.writeHead(r.status, headers);
-    res.end(req.method === 'HEAD' || r.status === 204 || r.status === 304 ? undefined : body);
+    const sent = req.method === 'HEAD' || r.status === 204 || r.status === 304 ? undefined : body;
+    if (trace && sent) trace.bytes = (trace.bytes ?? 0) + sent.length;
+    res.end(sent);
   }
 }
 

@@ -40,12 +40,13 @@ function recorder(): { log: AccessLog; records: RequestRecord[]; next: () => Pro
   };
 }
 
-test('one record per request, with body bytes, the path without its query, the code the response carries, and 499 when the agent left first', async () => {
+test('one record per request when its response closes, with the body bytes its writer counted, the path without its query, the code the response carries, and 499 when the agent left first', async () => {
   const clock = new ManualClock();
   const rec = recorder();
   const observer = new RequestObserver({ clock, accessLog: rec.log });
   await withServer((req, res) => {
-    const trace = observer.begin('agents', req, res, () => 'agent1.test');
+    const { trace, end } = observer.begin('agents', req, res, () => 'agent1.test');
+    res.on('close', end);
     if (req.url?.startsWith('/puppet/v3/node/')) {
       trace.route = 'puppet';
       trace.pool = 'compilers';
@@ -53,10 +54,13 @@ test('one record per request, with body bytes, the path without its query, the c
       trace.attempts = 2;
       clock.advance(25);
       res.writeHead(200, { 'content-type': 'text/plain' });
+      // The writer counts what it writes, as the listener and the proxy do.
+      trace.bytes = Buffer.byteLength('héllo ') + 5;
       res.write('héllo ');
       res.end(Buffer.from('world'));
     } else if (req.url === '/missing') {
       res.setHeader('x-ringmaster-error', 'RM_NOT_FOUND');
+      trace.bytes = 5;
       res.writeHead(404).end('nope\n');
     } else {
       // Never answered: the client gives up.

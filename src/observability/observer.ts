@@ -8,11 +8,15 @@ import { environmentOf, puppetEndpoint, type RequestRecord, type RequestTrace } 
 // Follows each agent request from its arrival to the end of its response and emits one record,
 // to the metrics and the access log, when the response is finished or cut off ('close' comes
 // after 'finish', and alone when the connection broke), however the request was answered: by a
-// built-in service, by the proxy streaming a member's answer, or with an error.
+// built-in service, by the proxy streaming a member's answer, or with an error. Nothing is
+// wrapped or listened to here: this is on every request's path, so the listener calls `end()`
+// from the one 'close' listener it keeps per request, and the writers count the body bytes.
 
 export type RequestObserverDeps = { clock: Clock; metrics?: Metrics | undefined; accessLog?: AccessLog | undefined };
 /** The verified certname, read when the request ends (the peer is cached per connection). */
 export type CertnameOf = () => string | undefined;
+/** A request being followed: its trace, and the call that emits its record when the response closes. */
+export type ObservedRequest = { readonly trace: RequestTrace; readonly end: () => void };
 
 export class RequestObserver {
   #clock: Clock;
@@ -36,69 +40,50 @@ export class RequestObserver {
     this.#metrics?.tlsFailure(listener, err);
   }
 
-  /** Starts the record of a request; the gateway fills in the returned trace. */
-  begin(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf): RequestTrace {
+  /**
+   * Starts the record of a request; the gateway fills in the returned trace, and whoever writes a
+   * response body adds its length to `trace.bytes`. `end()` is called once, when the response
+   * closes (finished or cut off): the listener owns the one 'close' listener a request gets.
+   */
+  begin(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf): ObservedRequest {
     const time = this.#clock.now();
     const started = this.#elapsed();
-    const trace: RequestTrace = {};
-    const bytes = countBodyBytes(res);
-    const logged = this.#accessLog !== undefined;
+    const trace: RequestTrace = { bytes: 0 };
     this.#metrics?.requestStarted();
-    res.once('close', () => {
-      const url = req.url ?? '/';
-      const q = url.indexOf('?');
-      const path = q < 0 ? url : url.slice(0, q);
-      // The listener notes the code of the errors it answers; a header set with setHeader is read too.
-      const header = res.getHeader('x-ringmaster-error');
-      const code = trace.code ?? (typeof header === 'string' && header in errorCodes ? header : undefined);
-      const record: RequestRecord = {
-        time,
-        listener,
-        // Fields only the access log shows are not worked out for the metrics alone.
-        certname: logged ? certname() : undefined,
-        client: req.socket.remoteAddress,
-        method: req.method ?? 'GET',
-        path,
-        environment: logged && q >= 0 ? environmentOf(new URLSearchParams(url.slice(q + 1))) : undefined,
-        endpoint: puppetEndpoint(path),
-        route: trace.route,
-        pool: trace.pool,
-        member: trace.member,
-        status: res.headersSent ? res.statusCode : 499,
-        bytes: bytes(),
-        durationMs: Math.max(0, this.#elapsed() - started),
-        upstreamMs: trace.upstreamMs,
-        queueMs: trace.queueMs,
-        retries: Math.max(0, (trace.attempts ?? 1) - 1),
-        code,
-        completed: res.writableFinished,
-      };
-      this.#metrics?.requestFinished(record);
-      this.#accessLog?.write(record);
-    });
-    return trace;
+    return { trace, end: () => this.#end(listener, req, res, certname, trace, time, started) };
   }
-}
 
-/**
- * Counts the body bytes written to `res`. Node keeps no such count (the socket's counts include
- * headers, and several requests share a keep-alive connection), so write and end are wrapped.
- */
-function countBodyBytes(res: ServerResponse): () => number {
-  let n = 0;
-  const size = (chunk: unknown, encoding: unknown) => {
-    if (typeof chunk === 'string') n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    else if (chunk instanceof Uint8Array) n += chunk.byteLength;
-  };
-  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-  res.write = ((...args: unknown[]) => {
-    size(args[0], args[1]);
-    return write(...args);
-  }) as ServerResponse['write'];
-  res.end = ((...args: unknown[]) => {
-    if (typeof args[0] !== 'function') size(args[0], args[1]);
-    return end(...args);
-  }) as ServerResponse['end'];
-  return () => n;
+  #end(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf, trace: RequestTrace, time: number, started: number): void {
+    const logged = this.#accessLog !== undefined;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    // The listener notes the code of the errors it answers; a header set with setHeader is read too.
+    const header = res.getHeader('x-ringmaster-error');
+    const code = trace.code ?? (typeof header === 'string' && header in errorCodes ? header : undefined);
+    const record: RequestRecord = {
+      time,
+      listener,
+      // Fields only the access log shows are not worked out for the metrics alone.
+      certname: logged ? certname() : undefined,
+      client: req.socket.remoteAddress,
+      method: req.method ?? 'GET',
+      path,
+      environment: logged && q >= 0 ? environmentOf(new URLSearchParams(url.slice(q + 1))) : undefined,
+      endpoint: puppetEndpoint(path),
+      route: trace.route,
+      pool: trace.pool,
+      member: trace.member,
+      status: res.headersSent ? res.statusCode : 499,
+      bytes: trace.bytes ?? 0,
+      durationMs: Math.max(0, this.#elapsed() - started),
+      upstreamMs: trace.upstreamMs,
+      queueMs: trace.queueMs,
+      retries: Math.max(0, (trace.attempts ?? 1) - 1),
+      code,
+      completed: res.writableFinished,
+    };
+    this.#metrics?.requestFinished(record);
+    this.#accessLog?.write(record);
+  }
 }

@@ -15,6 +15,8 @@ export type RequestTrace = {
   queueMs?: number | undefined;
   /** An `RM_*` code known to the gateway that the response does not carry (RM_UPSTREAM_ABORTED). */
   code?: string | undefined;
+  /** Body bytes written to the agent so far, added by whoever writes them. */
+  bytes?: number | undefined;
 };
 
 export type RequestRecord = {

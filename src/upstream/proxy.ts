@@ -43,7 +43,8 @@ export type ProxyObserver = {
 /** A request's hold on a member: a plain in-flight count, or a compile slot. */
 type Hold = { release(outcome?: { compileMs?: number }): void };
 
-export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log };
+/** `sent`, when given, counts the body bytes written to the agent (the request's record). */
+export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log; sent?: { bytes?: number | undefined } | undefined };
 
 export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string; queueMs?: number; upstreamMs?: number };
 
@@ -154,7 +155,7 @@ async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | unde
  * break after that cuts the agent's connection (RM_UPSTREAM_ABORTED is logged, never retried).
  */
 function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold, catalogRun: string | null | undefined, request: UpstreamRequest): Promise<Attempt> {
-  const { res } = ex;
+  const { res, sent } = ex;
   const sentAt = target.now();
   let compileMs: number | undefined;
   let headMs: number | undefined;
@@ -191,6 +192,7 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
         res.on('drain', onDrain);
       },
       data(chunk) {
+        if (sent) sent.bytes = (sent.bytes ?? 0) + chunk.length;
         if (!res.write(chunk)) control.pause();
       },
       end() {

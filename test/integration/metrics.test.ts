@@ -213,6 +213,7 @@ test('the access log has one JSON line per request with its facts, and none of t
   assert.equal(file.code, null);
   assert.equal(file.completed, true);
   assert.ok(!Number.isNaN(Date.parse(String(file.time))));
+  assert.equal(missing.bytes, Buffer.byteLength(gone.body), 'an answer of the listener counts its body too');
   assert.deepEqual([missing.status, missing.code, missing.route, missing.pool], [404, 'RM_NOT_FOUND', null, null]);
 
   const all = await readFile(accessLogFile, 'utf8');
