@@ -39,6 +39,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: quick ? '1' : '3' },
     // For profiling one kind of load: e.g. --phases keepalive.
     phases: { type: 'string', default: 'keepalive,paced,connections' },
+    // The front door on CPU 0, the client and the backend on CPU 1 (see pinTree).
+    pin: { type: 'boolean', default: false },
   },
 });
 const durationMs = Number(args.duration) * 1000;
@@ -163,7 +165,7 @@ try {
       for (let attempt = 1; attempt <= attempts && (best === undefined || best.otherCores > otherLimit); attempt++) {
         const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
         log(`${name}: ${what}${attempt > 1 ? ` (attempt ${attempt})` : ''}${busy > otherLimit ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
-        const m = await runLoad(job, { door: l.door.pid, backend: backendPid });
+        const m = await runLoad(job, { door: l.door.pid, backend: backendPid, pin: args.pin });
         log(`${name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p90 ${m.latency.p90Ms.toFixed(2)} p99 ${m.latency.p99Ms.toFixed(2)} max ${m.latency.maxMs.toFixed(1)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}${job.kind === 'connections' ? '' : `, connections opened while measuring ${m.handshakes}`}${m.sendLag ? `, client send lag p50 ${m.sendLag.p50Ms.toFixed(2)} p99 ${m.sendLag.p99Ms.toFixed(2)} ms` : ''}`);
         if (job.kind !== 'connections') log(`${name}:   p50/p99 ms by request: ${Object.entries(m.latencyByKind).map(([k, v]) => `${k} ${v.p50Ms.toFixed(2)}/${v.p99Ms.toFixed(2)}`).join(', ')}`);
         if (best === undefined || m.otherCores < best.otherCores) best = m;

@@ -16,7 +16,8 @@ repo=$PWD
 
 source scripts/lib/setup.sh
 install_missing puppet-agent=/usr/bin/puppet puppetserver=/usr/share/puppetserver/puppetserver.jar npm=npm \
-  ca-certificates=/etc/ssl/certs/ca-certificates.crt
+  ca-certificates=/etc/ssl/certs/ca-certificates.crt \
+  libjemalloc2="/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2"
 npm_install
 
 home=${RINGMASTER_HOME:-$repo/var/quickstart}

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 
 install_missing puppet-agent=/usr/bin/puppet puppetserver=/usr/bin/puppetserver openssl=/usr/bin/openssl \
-  bind9-dnsutils=/usr/bin/dig npm=npm ca-certificates=/etc/ssl/certs/ca-certificates.crt chromium=/usr/bin/chromium
+  bind9-dnsutils=/usr/bin/dig npm=npm ca-certificates=/etc/ssl/certs/ca-certificates.crt chromium=/usr/bin/chromium \
+  libjemalloc2="/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2"
 
 # The packaged puppetserver scripts expect their run directory (the tests use private ones, but a
 # manual `puppetserver foreground` on this machine should work as well).

@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Identity, LoadJob, LoadMessage, LoadResult } from './gateway-load.ts';
-import { forkScript, nextMessage, systemBusyMs, treeCpuMs } from './gateway-procs.ts';
+import { forkScript, nextMessage, pinTree, systemBusyMs, treeCpuMs } from './gateway-procs.ts';
 
 export type Measured = LoadResult & {
   /** CPU cores used during the window by the front door's processes, the backend and the client. */
@@ -23,8 +23,14 @@ const loadScript = join(import.meta.dirname, 'gateway-load.ts');
  * CPU then counts as the front door's. The client process is new for every job, so nothing one
  * job left behind (sockets, heap) weighs on the next.
  */
-export async function runLoad(job: LoadJob, pids: { door: number; backend: number }): Promise<Measured> {
+export async function runLoad(job: LoadJob, pids: { door: number; backend: number; pin?: boolean }): Promise<Measured> {
   const client = forkScript(loadScript);
+  if (pids.pin) {
+    // The front door alone on CPU 0; the client and the backend share CPU 1.
+    pinTree(pids.door, 0);
+    if (pids.backend !== pids.door) pinTree(pids.backend, 1);
+    if (client.child.pid !== undefined) pinTree(client.child.pid, 1);
+  }
   try {
     const done = nextMessage<LoadMessage, LoadMessage>(client.child, (m) => (m.op === 'measuring' ? undefined : m), job.warmupMs + job.durationMs + 120_000);
     const measuring = nextMessage<LoadMessage, true>(client.child, (m) => (m.op === 'measuring' ? true : undefined), job.warmupMs + 60_000);

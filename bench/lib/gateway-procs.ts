@@ -2,7 +2,7 @@
 // ports, and the CPU time a process tree has used (read from /proc, so nginx's workers and
 // Node's helper threads are counted without cooperation from the process).
 import { fork, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { pollUntil } from '../../test/helpers/puppet.ts';
@@ -111,6 +111,27 @@ export function treeCpuMs(pid: number): number {
     for (const [child, [ppid]] of stats) if (ppid === p) stack.push(child);
   }
   return (ticks * 1000) / clockTicks();
+}
+
+/**
+ * Pins `pid`, its threads and every live descendant to one CPU (taskset). On a small virtual
+ * machine the cost of a wake-up depends on whether the woken process shares the waker's core, so
+ * unpinned runs of the same code differ by tens of percent; pinned, every front door has a core
+ * of its own and the client and backend share the other.
+ */
+export function pinTree(pid: number, cpu: number): void {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = statOf(Number(entry));
+    if (s) parents.set(Number(entry), s[0]);
+  }
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(p)], { stdio: 'ignore' });
+    for (const [child, ppid] of parents) if (ppid === p) stack.push(child);
+  }
 }
 
 /** Resident memory (VmRSS, KiB) of `pid` and every live descendant. */

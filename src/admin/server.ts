@@ -86,7 +86,7 @@ export class AdminServer {
       answer = await this.#options.api({
         method: req.method ?? 'GET',
         segments: target.segments,
-        query: target.query,
+        query: new URLSearchParams(target.rawQuery),
         json: () => readJson(req),
         signal: AbortSignal.any([gone.signal, this.#stopping.signal]),
         who,

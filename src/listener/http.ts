@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RingmasterError } from '../lib/errors.ts';
 import type { RequestTrace } from '../observability/request.ts';
+import type { QueryParams } from './path.ts';
 import type { Peer } from './peer.ts';
 
 // The small request/response shapes the built-in services answer with. Services are plain
@@ -10,7 +11,7 @@ export type ServiceRequest = {
   method: string;
   path: string;
   segments: string[];
-  query: URLSearchParams;
+  query: QueryParams;
   headers: IncomingHttpHeaders;
   peer: Peer;
   /** Reads the body, refusing it (RM_BODY_TOO_LARGE) past `limit` bytes. */

@@ -3,7 +3,31 @@ import { RingmasterError } from '../lib/errors.ts';
 // Paths are checked, never rewritten: ringmaster decides on exactly the path the backend will
 // see, so any form that two parsers could read differently is refused outright.
 
-export type CheckedPath = { path: string; segments: string[]; query: URLSearchParams };
+/** `rawQuery`: the query string as received, without its '?'. */
+export type CheckedPath = { path: string; segments: string[]; query: QueryParams; rawQuery: string };
+
+/** The query string's parameters; read-only, and parsed only when first asked for. */
+export type QueryParams = Pick<URLSearchParams, 'get' | 'has' | 'getAll'>;
+
+class LazyQuery implements QueryParams {
+  #raw: string;
+  #parsed: URLSearchParams | undefined;
+  constructor(raw: string) {
+    this.#raw = raw;
+  }
+  #params(): URLSearchParams {
+    return (this.#parsed ??= new URLSearchParams(this.#raw));
+  }
+  get(name: string): string | null {
+    return this.#raw === '' ? null : this.#params().get(name);
+  }
+  has(name: string): boolean {
+    return this.#raw === '' ? false : this.#params().has(name);
+  }
+  getAll(name: string): string[] {
+    return this.#raw === '' ? [] : this.#params().getAll(name);
+  }
+}
 
 const encodedSeparator = /%(2f|5c|00)/i;
 const controlChar = /[\u0000-\u001f\u007f]/;
@@ -13,17 +37,21 @@ export function checkRequestTarget(target: string | undefined): CheckedPath {
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const rawQuery = q === -1 ? '' : target.slice(q + 1);
-  if (encodedSeparator.test(rawPath)) throw new RingmasterError('RM_PATH_INVALID', 'encoded "/", "\\" or NUL in the path is refused');
+  // Every agent request passes here: a path without '%' is its own decoding.
+  const encoded = rawPath.includes('%');
+  if (encoded && encodedSeparator.test(rawPath)) throw new RingmasterError('RM_PATH_INVALID', 'encoded "/", "\\" or NUL in the path is refused');
   if (rawPath.includes('\\')) throw new RingmasterError('RM_PATH_INVALID', 'backslash in the path is refused');
   if (rawPath.includes('//')) throw new RingmasterError('RM_PATH_INVALID', 'empty path segment ("//") is refused');
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(rawPath);
-  } catch {
-    throw new RingmasterError('RM_PATH_INVALID', 'malformed percent-encoding in the path');
+  let decoded = rawPath;
+  if (encoded) {
+    try {
+      decoded = decodeURIComponent(rawPath);
+    } catch {
+      throw new RingmasterError('RM_PATH_INVALID', 'malformed percent-encoding in the path');
+    }
   }
   if (controlChar.test(decoded)) throw new RingmasterError('RM_PATH_INVALID', 'control character in the path is refused');
   const segments = decoded.split('/').slice(1);
-  if (segments.some((s) => s === '.' || s === '..')) throw new RingmasterError('RM_PATH_INVALID', 'dot segment in the path is refused');
-  return { path: decoded, segments, query: new URLSearchParams(rawQuery) };
+  if (decoded.includes('/.') && segments.some((s) => s === '.' || s === '..')) throw new RingmasterError('RM_PATH_INVALID', 'dot segment in the path is refused');
+  return { path: decoded, segments, query: new LazyQuery(rawQuery), rawQuery };
 }

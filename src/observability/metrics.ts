@@ -45,6 +45,7 @@ export class Metrics {
   readonly registry = new Registry();
   #options: MetricsOptions;
   #m;
+  #inFlight = 0;
 
   constructor(options: MetricsOptions) {
     this.#options = options;
@@ -53,12 +54,14 @@ export class Metrics {
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
     const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) => new Histogram<L>({ name: `ringmaster_${name}`, help, labelNames, buckets, registers });
     const req = ['route', 'pool', 'member', 'endpoint'] as const;
+    // Counted in a plain number on the request path and read when scraped.
+    const inFlight: Gauge = new Gauge({ name: 'ringmaster_http_requests_in_flight', help: 'Agent requests being answered now.', registers, collect: (): void => inFlight.set(this.#inFlight) });
     this.#m = {
       requests: counter('http_requests_total', 'Agent requests answered, by route, pool, member, Puppet endpoint and HTTP status (499: the agent left first).', [...req, 'status']),
       duration: histogram('http_request_duration_seconds', 'Time from the request arriving to its response finishing.', req, durationBuckets),
       bytes: counter('http_response_bytes_total', 'Response body bytes sent to agents.', ['route', 'pool', 'endpoint']),
       errors: counter('http_errors_total', 'Responses carrying an RM_* error code (docs/errors.md).', ['route', 'pool', 'code']),
-      inFlight: gauge('http_requests_in_flight', 'Agent requests being answered now.'),
+      inFlight,
       upstream: histogram('upstream_response_seconds', 'Time from sending a request to a member until its response head arrived (for a catalog: the compile).', ['pool', 'member', 'endpoint'], durationBuckets),
       retries: counter('upstream_retries_total', 'Requests sent to another member after one failed before answering.', ['pool']),
       queueWait: histogram('compile_queue_wait_seconds', 'Time catalog compiles waited for a compile slot (0 when one was free).', ['pool'], queueBuckets),
@@ -102,12 +105,12 @@ export class Metrics {
   }
 
   requestStarted(): void {
-    this.#m.inFlight.inc();
+    this.#inFlight++;
   }
 
   requestFinished(r: RequestRecord): void {
     const m = this.#m;
-    m.inFlight.dec();
+    this.#inFlight--;
     const where = { route: r.route ?? '', pool: r.pool ?? '', member: r.member ?? '', endpoint: r.endpoint };
     m.requests.inc({ ...where, status: String(r.status) });
     m.duration.observe(where, r.durationMs / 1000);

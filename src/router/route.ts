@@ -1,4 +1,5 @@
 import { resolveOid } from '../ca/oids.ts';
+import type { QueryParams } from '../listener/path.ts';
 import type { Peer } from '../listener/peer.ts';
 import type { ParsedConfig } from '../config/schema.ts';
 import { globMatcher, hashShare, type Matcher } from './glob.ts';
@@ -10,7 +11,7 @@ import { globMatcher, hashShare, type Matcher } from './glob.ts';
 export type RouteConfig = ParsedConfig['routes'][number];
 export type Target = { kind: 'pool'; pool: string } | { kind: 'service'; service: 'ca' | 'status' };
 
-export type RouteInput = { method: string; path: string; query: URLSearchParams; peer: Peer };
+export type RouteInput = { method: string; path: string; query: QueryParams; peer: Peer };
 
 export type Route = {
   name: string;

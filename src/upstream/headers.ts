@@ -17,8 +17,11 @@ export function encodeClientCert(pem: string): string {
   return encodeURIComponent(pem);
 }
 
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+const noTokens: ReadonlySet<string> = new Set();
+
+function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const value: string | string[] | undefined = headers.connection;
+  if (value === undefined) return noTokens;
   const tokens = new Set<string>();
   const values: string[] = Array.isArray(value) ? value : value ? [value] : [];
   for (const v of values) {

@@ -15,6 +15,8 @@ export type CaSettings = NonNullable<ConfigInput['ca']>;
 export type AutosignSettings = NonNullable<CaSettings['autosign']>;
 
 export type RingmasterOptions = {
+  /** Extra environment for `ringmaster serve` (e.g. RINGMASTER_MALLOC). */
+  env?: Record<string, string>;
   /** Merged over the test defaults (2048-bit keys, no autosign, 127.0.0.1 and a kernel-picked port). */
   ca?: CaSettings;
   autosign?: AutosignSettings;
@@ -119,7 +121,7 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
   };
 
   const spawnServe = async (): Promise<void> => {
-    const child = spawn(ringmasterBin, ['serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(ringmasterBin, ['serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
     const running: Running = { child, exited: Promise.resolve() };
     running.exited = new Promise((res) => {
       child.on('exit', (code, signal) => {

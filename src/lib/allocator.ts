@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+
+// Which malloc the process runs on: bin/ringmaster preloads jemalloc when Debian's libjemalloc2
+// is installed (RINGMASTER_MALLOC=system opts out). Logged at start, so that an operator
+// comparing memory between hosts can see it.
+
+/** 'jemalloc' when a jemalloc library is mapped into the process (per its /proc maps), else 'system'. */
+export function allocatorOf(maps: string): 'jemalloc' | 'system' {
+  return /\/libjemalloc\.so[.\d]*$/m.test(maps) ? 'jemalloc' : 'system';
+}
+
+export function mallocInUse(): 'jemalloc' | 'system' | 'unknown' {
+  try {
+    return allocatorOf(readFileSync('/proc/self/maps', 'utf8'));
+  } catch {
+    return 'unknown';
+  }
+}
