@@ -95,21 +95,27 @@ function statOf(pid: number): [number, number] | undefined {
   }
 }
 
-/** CPU milliseconds used so far by `pid` and every live descendant (all threads included). */
-export function treeCpuMs(pid: number): number {
+/** `pid` and every live descendant, by their parent links in /proc, with their stat figures. */
+function processTree(pid: number): { pid: number; cpuTicks: number }[] {
   const stats = new Map<number, [number, number]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const s = statOf(Number(entry));
     if (s) stats.set(Number(entry), s);
   }
-  let ticks = 0;
+  const tree: { pid: number; cpuTicks: number }[] = [];
   const stack = [pid];
   while (stack.length > 0) {
     const p = stack.pop()!;
-    ticks += stats.get(p)?.[1] ?? 0;
+    tree.push({ pid: p, cpuTicks: stats.get(p)?.[1] ?? 0 });
     for (const [child, [ppid]] of stats) if (ppid === p) stack.push(child);
   }
+  return tree;
+}
+
+/** CPU milliseconds used so far by `pid` and every live descendant (all threads included). */
+export function treeCpuMs(pid: number): number {
+  const ticks = processTree(pid).reduce((n, p) => n + p.cpuTicks, 0);
   return (ticks * 1000) / clockTicks();
 }
 
@@ -120,38 +126,18 @@ export function treeCpuMs(pid: number): number {
  * of its own and the client and backend share the other.
  */
 export function pinTree(pid: number, cpu: number): void {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = statOf(Number(entry));
-    if (s) parents.set(Number(entry), s[0]);
-  }
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(p)], { stdio: 'ignore' });
-    for (const [child, ppid] of parents) if (ppid === p) stack.push(child);
-  }
+  for (const p of processTree(pid)) spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(p.pid)], { stdio: 'ignore' });
 }
 
 /** Resident memory (VmRSS, KiB) of `pid` and every live descendant. */
 export function treeRssKb(pid: number): number {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = statOf(Number(entry));
-    if (s) parents.set(Number(entry), s[0]);
-  }
   let kb = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
+  for (const { pid: p } of processTree(pid)) {
     try {
       kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // The process ended meanwhile.
     }
-    for (const [child, ppid] of parents) if (ppid === p) stack.push(child);
   }
   return kb;
 }

@@ -7,7 +7,7 @@ import { RingmasterError } from '../lib/errors.ts';
 export type CheckedPath = { path: string; segments: string[]; query: QueryParams; rawQuery: string };
 
 /** The query string's parameters; read-only, and parsed only when first asked for. */
-export type QueryParams = Pick<URLSearchParams, 'get' | 'has' | 'getAll'>;
+export type QueryParams = Pick<URLSearchParams, 'get'>;
 
 class LazyQuery implements QueryParams {
   #raw: string;
@@ -20,12 +20,6 @@ class LazyQuery implements QueryParams {
   }
   get(name: string): string | null {
     return this.#raw === '' ? null : this.#params().get(name);
-  }
-  has(name: string): boolean {
-    return this.#raw === '' ? false : this.#params().has(name);
-  }
-  getAll(name: string): string[] {
-    return this.#raw === '' ? [] : this.#params().getAll(name);
   }
 }
 

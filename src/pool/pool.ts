@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: eligibility, selection, the compile queue and slow start all act on the
+// same members, timers and clock; the planning and capacity arithmetic already live in their own files.
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import type { Random } from '../lib/random.ts';
