@@ -191,3 +191,19 @@ test('the test parser is strict: it refuses what Prometheus would refuse', () =>
     '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 2\n',
   ]) assert.throws(() => parsePrometheusText(bad), Error, bad);
 });
+
+test('the request tallies are exposed in Prometheus text like the other metrics, and reset with the registry', async () => {
+  const m = new Metrics({ read: () => Promise.resolve({ pools: [] }), now: () => 0, defaultMetrics: false });
+  m.requestStarted();
+  m.requestFinished(record({ durationMs: 200_000, upstreamMs: 150_000 }));
+  const { body } = await m.scrape();
+  assert.match(body, /^# HELP ringmaster_http_requests_total .+\n# TYPE ringmaster_http_requests_total counter\nringmaster_http_requests_total\{route="puppet",pool="compilers",member="c1",endpoint="node",status="200"\} 1$/m);
+  assert.match(body, /^# TYPE ringmaster_http_request_duration_seconds histogram$/m);
+  assert.match(body, /^ringmaster_http_request_duration_seconds_bucket\{route="puppet",pool="compilers",member="c1",endpoint="node",le="120"\} 0$/m);
+  assert.match(body, /^ringmaster_http_request_duration_seconds_bucket\{route="puppet",pool="compilers",member="c1",endpoint="node",le="\+Inf"\} 1$/m);
+  const e = parsePrometheusText(body);
+  assert.equal(sampleSum(e, 'ringmaster_upstream_response_seconds_sum', { pool: 'compilers', member: 'c1', endpoint: 'node' }), 150);
+  m.registry.resetMetrics();
+  const after = parsePrometheusText((await m.scrape()).body);
+  assert.equal(samples(after, 'ringmaster_http_requests_total').length, 0);
+});

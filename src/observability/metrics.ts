@@ -1,15 +1,17 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { errorCodes } from '../lib/error-codes.ts';
 import type { PoolSnapshot } from '../pool/snapshot.ts';
 import type { StatusCounts } from '../reports/store.ts';
 import type { DnsStats } from '../dns/responder.ts';
 import type { RequestRecord } from './request.ts';
+import { TallyCounter, TallyHistogram } from './tally.ts';
 
 // The only importer of prom-client. Every metric is defined here, with the `ringmaster_` prefix.
 // Request metrics are counted as requests finish; state (pools, CA, reports, DNS) is read when
 // Prometheus scrapes, from a `StateReading` the caller builds from the live objects. Labels are
 // bounded: route, pool and member names come from the configuration, endpoints and codes from
-// fixed lists, and never a certname.
+// fixed lists, and never a certname. The four metrics every agent request moves are tallies
+// (tally.ts): counted into plain numbers by label key, read by the registry when scraped.
 
 /** What the state gauges show, read at scrape time; a part that could not be read is left out. */
 export type StateReading = {
@@ -53,16 +55,21 @@ export class Metrics {
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
     const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) => new Histogram<L>({ name: `ringmaster_${name}`, help, labelNames, buckets, registers });
-    const req = ['route', 'pool', 'member', 'endpoint'] as const;
+    // prom-client's registry exports any object with its metrics' get() and reset(); its types
+    // name only its own classes.
+    const tally = <T extends TallyCounter | TallyHistogram>(t: T): T => {
+      this.registry.registerMetric(t as unknown as Metric);
+      return t;
+    };
     // Counted in a plain number on the request path and read when scraped.
     const inFlight: Gauge = new Gauge({ name: 'ringmaster_http_requests_in_flight', help: 'Agent requests being answered now.', registers, collect: (): void => inFlight.set(this.#inFlight) });
     this.#m = {
-      requests: counter('http_requests_total', 'Agent requests answered, by route, pool, member, Puppet endpoint and HTTP status (499: the agent left first).', [...req, 'status']),
-      duration: histogram('http_request_duration_seconds', 'Time from the request arriving to its response finishing.', req, durationBuckets),
-      bytes: counter('http_response_bytes_total', 'Response body bytes sent to agents.', ['route', 'pool', 'endpoint']),
+      requests: tally(new TallyCounter('ringmaster_http_requests_total', 'Agent requests answered, by route, pool, member, Puppet endpoint and HTTP status (499: the agent left first).')),
+      duration: tally(new TallyHistogram('ringmaster_http_request_duration_seconds', 'Time from the request arriving to its response finishing.', durationBuckets)),
+      bytes: tally(new TallyCounter('ringmaster_http_response_bytes_total', 'Response body bytes sent to agents.')),
       errors: counter('http_errors_total', 'Responses carrying an RM_* error code (docs/errors.md).', ['route', 'pool', 'code']),
       inFlight,
-      upstream: histogram('upstream_response_seconds', 'Time from sending a request to a member until its response head arrived (for a catalog: the compile).', ['pool', 'member', 'endpoint'], durationBuckets),
+      upstream: tally(new TallyHistogram('ringmaster_upstream_response_seconds', 'Time from sending a request to a member until its response head arrived (for a catalog: the compile).', durationBuckets)),
       retries: counter('upstream_retries_total', 'Requests sent to another member after one failed before answering.', ['pool']),
       queueWait: histogram('compile_queue_wait_seconds', 'Time catalog compiles waited for a compile slot (0 when one was free).', ['pool'], queueBuckets),
       queueDepth: gauge('compile_queue_depth', 'Catalog compiles waiting for a compile slot.', ['pool']),
@@ -111,14 +118,20 @@ export class Metrics {
   requestFinished(r: RequestRecord): void {
     const m = this.#m;
     this.#inFlight--;
-    const where = { route: r.route ?? '', pool: r.pool ?? '', member: r.member ?? '', endpoint: r.endpoint };
-    m.requests.inc({ ...where, status: String(r.status) });
-    m.duration.observe(where, r.durationMs / 1000);
-    m.bytes.inc({ route: where.route, pool: where.pool, endpoint: r.endpoint }, r.bytes);
-    if (r.code !== undefined && r.code in errorCodes) m.errors.inc({ route: where.route, pool: where.pool, code: r.code });
-    if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe({ pool: where.pool, member: r.member, endpoint: r.endpoint }, r.upstreamMs / 1000);
-    if (r.retries > 0) m.retries.inc({ pool: where.pool }, r.retries);
-    if (r.queueMs !== undefined) m.queueWait.observe({ pool: where.pool }, r.queueMs / 1000);
+    const route = r.route ?? '';
+    const pool = r.pool ?? '';
+    const member = r.member ?? '';
+    const endpoint = r.endpoint;
+    const status = String(r.status);
+    // Label values never hold U+0001 (configured names are checked; the rest are fixed lists).
+    const where = `${route}\u0001${pool}\u0001${member}\u0001${endpoint}`;
+    m.requests.add(`${where}\u0001${status}`, () => ({ route, pool, member, endpoint, status }));
+    m.duration.observe(where, () => ({ route, pool, member, endpoint }), r.durationMs / 1000);
+    m.bytes.add(`${route}\u0001${pool}\u0001${endpoint}`, () => ({ route, pool, endpoint }), r.bytes);
+    if (r.code !== undefined && r.code in errorCodes) m.errors.inc({ route, pool, code: r.code });
+    if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe(`${pool}\u0001${member}\u0001${endpoint}`, () => ({ pool, member, endpoint }), r.upstreamMs / 1000);
+    if (r.retries > 0) m.retries.inc({ pool }, r.retries);
+    if (r.queueMs !== undefined) m.queueWait.observe({ pool }, r.queueMs / 1000);
   }
 
   tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', rejectedReason?: string): void {

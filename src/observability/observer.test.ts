@@ -135,7 +135,8 @@ test('Puppet endpoints are classified from the path into a fixed set', () => {
   const cases: [string, string][] = [
     ['/puppet/v3/catalog/a', 'catalog'], ['/puppet/v4/catalog', 'catalog'], ['/puppet/v3/file_content/modules/x/y', 'file_content'],
     ['/puppet/v3/file_metadatas/plugins', 'file_metadatas'], ['/puppet/v3/file_metadata/modules/x', 'file_metadata'], ['/puppet/v3/node/a', 'node'],
-    ['/puppet/v3/report/a', 'report'], ['/puppet/v3/whatever/a', 'puppet_other'], ['/puppet-ca/v1/certificate/ca', 'certificate'],
+    ['/puppet/v3/report/a', 'report'], ['/puppet/v3/whatever/a', 'puppet_other'], ['/puppet/v3/environments', 'environments'],
+    ['/puppet/v3/', 'puppet_other'], ['/puppet/v3', 'puppet_other'], ['/puppet/v3/node', 'node'], ['/puppet-ca/v1/certificate/ca', 'certificate'],
     ['/puppet-ca/v1/certificate_request/a', 'certificate_request'], ['/puppet-ca/v1/certificate_revocation_list/ca', 'certificate_revocation_list'],
     ['/puppet-ca/v1/certificate_statuses/any', 'certificate_status'], ['/puppet-ca/v1/certificate_renewal', 'certificate_renewal'],
     ['/puppet-ca/v1/sign', 'ca_other'], ['/status/v1/simple', 'status'], ['/', 'other'], ['/agent1.test/secret', 'other'],

@@ -62,6 +62,12 @@ const caApi = new Set<string>(['certificate', 'certificate_request', 'certificat
 
 /** The Puppet endpoint of a checked path, a fixed set of values so that it can label metrics. */
 export function puppetEndpoint(path: string): PuppetEndpoint {
+  // Most requests: /puppet/v3/<name>/..., read without splitting the path.
+  if (path.startsWith('/puppet/v3/')) {
+    const end = path.indexOf('/', 11);
+    const name = end < 0 ? path.slice(11) : path.slice(11, end);
+    return puppetApi.has(name) ? (name as PuppetEndpoint) : 'puppet_other';
+  }
   const [, first, version, name] = path.split('/', 4);
   if (first === 'puppet' && (version === 'v3' || version === 'v4')) return name !== undefined && puppetApi.has(name) ? (name as PuppetEndpoint) : 'puppet_other';
   if (first === 'puppet-ca' && version === 'v1') {
