@@ -96,26 +96,19 @@ try {
       start: () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version}`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
     },
     { name: 'nginx', proxied: true, start: () => startNginx(join(tmp, 'nginx'), tlsFiles, httpPort) },
-    {
-      name: 'node-relay',
+    ...([
+      ['node-relay', 'gateway-node-relay.ts', 'node:https + undici relay'],
+      ['floor-parse', 'gateway-floor-parse.ts', "node:tls + minimal HTTP/1.1 parse + ringmaster's upstream"],
+    ] as const).map(([name, script, what]) => ({
+      name,
       proxied: true,
-      start: async () => {
-        const relay = forkScript(join(import.meta.dirname, 'lib', 'gateway-node-relay.ts'));
+      start: async (): Promise<Door> => {
+        const relay = forkScript(join(import.meta.dirname, 'lib', script));
         const port = nextMessage<RelayReply, number>(relay.child, (m) => (m.op === 'listening' ? m.port : undefined), 15_000);
         relay.child.send({ op: 'start', backendUrl: `http://127.0.0.1:${httpPort}`, key: serverKey, cert: serverChain, ca, crl } satisfies RelayStart);
-        return { name: 'node-relay', version: `node:https + undici relay ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
+        return { name, version: `${what} ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
       },
-    },
-    {
-      name: 'floor-parse',
-      proxied: true,
-      start: async () => {
-        const relay = forkScript(join(import.meta.dirname, 'lib', 'gateway-floor-parse.ts'));
-        const port = nextMessage<RelayReply, number>(relay.child, (m) => (m.op === 'listening' ? m.port : undefined), 15_000);
-        relay.child.send({ op: 'start', backendUrl: `http://127.0.0.1:${httpPort}`, key: serverKey, cert: serverChain, ca, crl } satisfies RelayStart);
-        return { name: 'floor-parse', version: `node:tls + minimal HTTP/1.1 parse + ringmaster's upstream ${process.version}`, port: await port, pid: relay.child.pid ?? -1, logs: () => '', stop: () => relay.stop() };
-      },
-    },
+    })),
     ...(['pipe', 'answer'] as const).map((mode) => ({
       name: `floor-${mode}`,
       proxied: true,
