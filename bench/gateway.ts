@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: quick ? '0.5' : '2' },
     concurrency: { type: 'string', default: '32' },
     'paced-concurrency': { type: 'string', default: '64' },
+    // A fixed rate for the paced phase instead of half of ringmaster's maximum (for profiling).
+    'paced-rate': { type: 'string' },
     'connection-concurrency': { type: 'string', default: '16' },
     only: { type: 'string', default: 'ringmaster,nginx,node-relay,haproxy,direct' },
     'skip-install': { type: 'boolean', default: false },
@@ -74,7 +76,7 @@ const backendStats = (reset: boolean): Promise<BackendStats> => ask({ op: 'stats
 let rm: Ringmaster | undefined;
 const stops: (() => Promise<void>)[] = [];
 const results: DoorResult[] = [];
-let pacedRate: { rate: number; from: string } | undefined;
+let pacedRate: { rate: number; from: string } | undefined = args['paced-rate'] === undefined ? undefined : { rate: Number(args['paced-rate']), from: '--paced-rate' };
 try {
   const httpPort = await nextMessage<BackendReply, number>(backend.child, (m) => (m.op === 'listening' ? m.httpPort : undefined), 15_000);
 

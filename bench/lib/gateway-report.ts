@@ -89,7 +89,7 @@ export function renderGatewayReport(input: ReportInput): { text: string; markdow
       return `| ${r.version} | ${fmt(m?.perSec)} | ${fmt(m?.latency.p50Ms, 2)} | ${fmt(m?.latency.p99Ms, 2)} | ${fmt(m?.doorCores, 2)} | ${fmt(perCore(m))} | ${r.name === 'direct' ? '(same)' : fmt(m?.backendCores, 2)} | ${fmt(m?.clientCores, 2)} | ${fmt(m?.otherCores, 2)} | ${m?.errors ?? '—'} |`;
     }),
     '',
-    `### Latency at a fixed rate of ${params.pacedRate ? `${params.pacedRate.rate} req/s (half of ${params.pacedRate.from}'s maximum)` : '— (not measured)'}, open loop`,
+    `### Latency at a fixed rate of ${params.pacedRate ? `${params.pacedRate.rate} req/s (${params.pacedRate.from === '--paced-rate' ? 'set by --paced-rate' : `half of ${params.pacedRate.from}'s maximum`})` : '— (not measured)'}, open loop`,
     '',
     '| front door | achieved req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | front-door CPU | client send lag p99 ms | other CPU | errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -121,7 +121,7 @@ export class Gateway {
     const trace = req.trace;
     if (trace) trace.route = route.name;
     if (route.maxHeaderBytes !== undefined) {
-      const size = headSize(req);
+      const size = req.raw.req.headBytes;
       if (size > route.maxHeaderBytes) throw new RingmasterError('RM_HEADERS_TOO_LARGE', `request head of ${size} bytes exceeds the limit of ${route.maxHeaderBytes} bytes for route ${route.name}`);
     }
     const reports = this.#deps.reports;
@@ -274,9 +274,3 @@ function traceFailure(trace: RequestTrace, err: unknown): void {
   if (typeof d?.waitedMs === 'number') trace.queueMs = d.waitedMs;
 }
 
-function headSize(req: ServiceRequest): number {
-  const raw = req.raw.req.rawHeaders;
-  let size = req.method.length + req.rawTarget.length + 12;
-  for (let i = 0; i < raw.length; i++) size += (raw[i]?.length ?? 0) + 2;
-  return size;
-}

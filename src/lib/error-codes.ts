@@ -44,10 +44,15 @@ export const errorCodes = {
   RM_AUTH_REQUIRED: { status: 403, summary: 'The endpoint needs a verified client certificate and none was presented.' },
   RM_AUTH_FORBIDDEN: { status: 403, summary: 'The verified client certificate is not allowed to use this endpoint.' },
   RM_TLS_PEER_REJECTED: { status: 403, summary: 'The client certificate presented did not verify (unknown issuer, revoked, expired).' },
+  RM_HTTP_MALFORMED: { status: 400, summary: 'The request is not well-formed HTTP/1.1 (request line, header syntax, repeated Host or Content-Length, Content-Length with Transfer-Encoding, folded or bare-LF lines, a bad chunk); the message says which, and the connection is closed.' },
+  RM_HTTP_VERSION: { status: 505, summary: 'The request line names an HTTP version other than 1.0 or 1.1; the connection is closed.' },
+  RM_HTTP_TRANSFER_CODING: { status: 501, summary: 'The request body uses a transfer coding other than chunked; the connection is closed.' },
+  RM_HTTP_EXPECTATION: { status: 417, summary: 'The request carries an Expect other than 100-continue; the connection is closed.' },
+  RM_HTTP_HEAD_TIMEOUT: { status: 408, summary: 'The client did not send a whole request head within listeners[].requestHeaderTimeout; the connection is closed.' },
   RM_INTERNAL: { status: 500, summary: 'An unexpected internal error; the log has the cause.' },
 
   // the gateway: routes, pools, members
-  RM_HEADERS_TOO_LARGE: { status: 431, summary: 'The request head exceeds the limit for this route.' },
+  RM_HEADERS_TOO_LARGE: { status: 431, summary: "The request head exceeds the listener's maxHeaderBytes or the limit of its route." },
   RM_POOL_UNAVAILABLE: { status: 503, summary: 'No member of the pool is eligible (all unhealthy, draining, ejected or full, or the pool has none); sent with Retry-After.' },
   RM_QUEUE_FULL: { status: 503, summary: 'Every compile slot of the pool is busy and its queue (capacity.maxQueue) is full; sent with a Retry-After spread over capacity.retryAfter.' },
   RM_QUEUE_TIMEOUT: { status: 503, summary: 'A catalog compile waited capacity.queueTimeout for a free compile slot; sent with a Retry-After spread over capacity.retryAfter.' },

@@ -1,8 +1,9 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RingmasterError } from '../lib/errors.ts';
 import type { RequestTrace } from '../observability/request.ts';
 import type { QueryParams } from './path.ts';
 import type { Peer } from './peer.ts';
+import type { AgentRequest, AgentResponse } from './agent-http.ts';
 
 // The small request/response shapes the built-in services answer with. Services are plain
 // functions of a request, so they are tested without sockets as well as through the listener.
@@ -19,7 +20,7 @@ export type ServiceRequest = {
   /** The request line's target as received (path and query), forwarded unchanged. */
   rawTarget: string;
   /** The connection-level objects, for the proxy that streams both ways. */
-  raw: { req: IncomingMessage; res: ServerResponse };
+  raw: { req: AgentRequest; res: AgentResponse };
   /** True once the listener is draining: answers should close their connections. */
   draining: () => boolean;
   /** Where the request went, for the metrics and the access log; filled in by the gateway. */

@@ -1,7 +1,5 @@
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket, SecureContextOptions } from 'node:tls';
-import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type Server, type TLSSocket, type SecureContextOptions } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import type { RequestObserver } from '../observability/observer.ts';
@@ -9,6 +7,7 @@ import type { RequestTrace } from '../observability/request.ts';
 import { checkRequestTarget } from './path.ts';
 import { peerOf, type Peer } from './peer.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
+import { AgentConnection, type AgentRequest, type AgentResponse } from './agent-http.ts';
 
 // One HTTPS listener. It asks for a client certificate without requiring one (agents bootstrap
 // without), lets OpenSSL verify what is presented against the CA bundle and CRL, and refuses
@@ -36,19 +35,15 @@ export type ListenerOptions = {
   observer?: RequestObserver | undefined;
 };
 
-// net.Server#close: stop accepting without http.Server's immediate close of idle connections.
-const netClose = (server: NetServer, done: () => void): void => {
-  NetServer.prototype.close.call(server, done);
-};
-
 export class Listener {
   readonly name: string;
   #server: Server;
   #options: ListenerOptions;
   #log: Log;
   #draining = false;
-  /** Open connections and whether a request is running on each, for the drain. */
-  #connections = new Map<Socket, { active: number; idleSince: number }>();
+  /** Open connections, for the drain and the timeout sweep. */
+  #connections = new Set<AgentConnection>();
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(options: ListenerOptions) {
     this.name = options.name;
@@ -59,31 +54,26 @@ export class Listener {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      requestTimeout: 0,
-      headersTimeout: options.requestHeaderTimeoutMs,
-      keepAliveTimeout: options.keepAliveTimeoutMs,
-      maxHeaderSize: options.maxHeaderBytes,
+      ALPNProtocols: ['http/1.1'],
+      // A client that connects and never finishes its handshake is held no longer than a slow head.
+      handshakeTimeout: options.requestHeaderTimeoutMs,
+      noDelay: true,
     });
+    const settings = { maxHeaderBytes: options.maxHeaderBytes, headerTimeoutMs: options.requestHeaderTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs };
+    const onRequest = (req: AgentRequest, res: AgentResponse): void => {
+      // One 'close' listener per request: the observer's record.
+      const observed = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket));
+      if (observed) res.once('close', observed.end);
+      void this.#handle(req, res, observed?.trace);
+    };
     this.#server.on('secureConnection', (socket: TLSSocket) => {
-      this.#track(socket);
+      const conn = new AgentConnection(socket, settings, onRequest);
+      this.#connections.add(conn);
+      socket.once('close', () => this.#connections.delete(conn));
       if (options.observer) {
         const peer = this.#peer(socket);
         options.observer.tlsHandshake(this.name, peer.kind, peer.kind === 'rejected' ? peer.reason : undefined);
       }
-    });
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      // One 'close' listener per request, for the drain's count and the observer's record.
-      const state = this.#connections.get(req.socket);
-      if (state) state.active++;
-      const observed = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket as TLSSocket));
-      res.on('close', () => {
-        if (state) {
-          state.active--;
-          state.idleSince = Date.now();
-        }
-        observed?.end();
-      });
-      void this.#handle(req, res, observed?.trace);
     });
     this.#server.on('tlsClientError', (err: Error) => {
       options.observer?.tlsFailure(this.name, err);
@@ -92,7 +82,14 @@ export class Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    return listenOn(this.#server, this.#options.port, this.#options.address);
+    const address = await listenOn(this.#server, this.#options.port, this.#options.address);
+    // Slow heads and idle keep-alive connections are found by one sweep, not a timer per request.
+    const every = Math.max(50, Math.min(1000, Math.min(this.#options.requestHeaderTimeoutMs, this.#options.keepAliveTimeoutMs) / 4));
+    this.#sweep = setInterval(() => {
+      const now = performance.now();
+      for (const conn of this.#connections) conn.expire(now);
+    }, every).unref();
+    return address;
   }
 
   address(): AddressInfo {
@@ -116,46 +113,41 @@ export class Listener {
    */
   async close(deadlineMs = 10_000, idleGraceMs = Math.min(500, deadlineMs)): Promise<void> {
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => netClose(this.#server, resolve));
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     const sweep = () => {
-      const now = Date.now();
-      for (const [socket, state] of this.#connections) {
-        if (state.active === 0 && now - state.idleSince >= idleGraceMs) socket.destroy();
+      const now = performance.now();
+      for (const conn of this.#connections) {
+        if (!conn.busy && now - conn.idleSince >= idleGraceMs) conn.destroy();
       }
     };
     const sweeper = setInterval(sweep, Math.max(10, Math.min(100, idleGraceMs)));
     const timer = setTimeout(() => {
-      for (const socket of this.#connections.keys()) socket.destroy();
+      for (const conn of this.#connections) conn.destroy();
     }, deadlineMs);
     sweep();
     await closed;
     clearInterval(sweeper);
+    clearInterval(this.#sweep);
     clearTimeout(timer);
   }
 
-  #track(socket: Socket): void {
-    const state = { active: 0, idleSince: Date.now() };
-    this.#connections.set(socket, state);
-    socket.once('close', () => this.#connections.delete(socket));
-  }
-
-  async #handle(req: IncomingMessage, res: ServerResponse, trace: RequestTrace | undefined): Promise<void> {
+  async #handle(req: AgentRequest, res: AgentResponse, trace: RequestTrace | undefined): Promise<void> {
     let response: ServiceResponse;
     try {
-      const peer = this.#peer(req.socket as TLSSocket);
+      const peer = this.#peer(req.socket);
       if (peer.kind === 'rejected') {
         throw new RingmasterError('RM_TLS_PEER_REJECTED', `client certificate${peer.certname ? ` for ${peer.certname}` : ''} refused: ${peer.reason}`);
       }
       const target = checkRequestTarget(req.url);
       const answer = await this.#options.dispatch({
-        method: req.method ?? 'GET',
+        method: req.method,
         path: target.path,
         segments: target.segments,
         query: target.query,
         headers: req.headers,
         peer,
         body: (limit) => readBody(req, limit),
-        rawTarget: req.url ?? '/',
+        rawTarget: req.url,
         raw: { req, res },
         draining: () => this.#draining,
         trace,
@@ -191,7 +183,7 @@ export class Listener {
     return peer;
   }
 
-  #send(req: IncomingMessage, res: ServerResponse, r: ServiceResponse, trace: RequestTrace | undefined): void {
+  #send(req: AgentRequest, res: AgentResponse, r: ServiceResponse, trace: RequestTrace | undefined): void {
     const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
     const headers: Record<string, string | number> = { ...r.headers };
     if (body !== undefined && r.status !== 204 && r.status !== 304) headers['content-length'] = body.length;
@@ -221,12 +213,13 @@ export function secureOptions(tls: TlsMaterial): SecureContextOptions {
   return { key: tls.key, cert: tls.cert, ca: tls.ca, crl: tls.crl };
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody(req: AgentRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) throw new RingmasterError('RM_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+  if (req.body === undefined) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
+  for await (const chunk of req.body) {
     const buf = chunk as Buffer;
     size += buf.length;
     if (size > limit) throw new RingmasterError('RM_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../lib/clock.ts';
 import { errorCodes } from '../lib/error-codes.ts';
 import type { AccessLog } from './access-log.ts';
@@ -12,6 +11,9 @@ import { environmentOf, puppetEndpoint, type RequestRecord, type RequestTrace } 
 // wrapped or listened to here: this is on every request's path, so the listener calls `end()`
 // from the one 'close' listener it keeps per request, and the writers count the body bytes.
 
+/** What is read of a request and its response (the listener's AgentRequest and AgentResponse). */
+export type ObservedIn = { readonly url?: string | undefined; readonly method?: string | undefined; readonly socket: { readonly remoteAddress?: string | undefined } };
+export type ObservedOut = { readonly headersSent: boolean; readonly statusCode: number; readonly writableFinished: boolean; getHeader(name: string): unknown };
 export type RequestObserverDeps = { clock: Clock; metrics?: Metrics | undefined; accessLog?: AccessLog | undefined };
 /** The verified certname, read when the request ends (the peer is cached per connection). */
 export type CertnameOf = () => string | undefined;
@@ -45,7 +47,7 @@ export class RequestObserver {
    * response body adds its length to `trace.bytes`. `end()` is called once, when the response
    * closes (finished or cut off): the listener owns the one 'close' listener a request gets.
    */
-  begin(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf): ObservedRequest {
+  begin(listener: string, req: ObservedIn, res: ObservedOut, certname: CertnameOf): ObservedRequest {
     const time = this.#clock.now();
     const started = this.#elapsed();
     const trace: RequestTrace = { bytes: 0 };
@@ -53,7 +55,7 @@ export class RequestObserver {
     return { trace, end: () => this.#end(listener, req, res, certname, trace, time, started) };
   }
 
-  #end(listener: string, req: IncomingMessage, res: ServerResponse, certname: CertnameOf, trace: RequestTrace, time: number, started: number): void {
+  #end(listener: string, req: ObservedIn, res: ObservedOut, certname: CertnameOf, trace: RequestTrace, time: number, started: number): void {
     const logged = this.#accessLog !== undefined;
     const url = req.url ?? '/';
     const q = url.indexOf('?');

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { AgentRequest, AgentResponse } from '../listener/agent-http.ts';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import type { Peer } from '../listener/peer.ts';
@@ -44,7 +44,7 @@ export type ProxyObserver = {
 type Hold = { release(outcome?: { compileMs?: number }): void };
 
 /** `sent`, when given, counts the body bytes written to the agent (the request's record). */
-export type Exchange = { req: IncomingMessage; res: ServerResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log; sent?: { bytes?: number | undefined } | undefined };
+export type Exchange = { req: AgentRequest; res: AgentResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log; sent?: { bytes?: number | undefined } | undefined };
 
 export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string; queueMs?: number; upstreamMs?: number };
 
@@ -54,10 +54,10 @@ const transactionUuid = /(?:^|[?&])transaction_uuid=([0-9A-Fa-f-]{36})(?:&|$)/;
 
 export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log: Log): Promise<ProxyOutcome> {
   const { req, res, peer } = ex;
-  const method = req.method ?? 'GET';
+  const method = req.method;
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   const chunked = req.headers['transfer-encoding'] !== undefined;
-  const hasBody = chunked || (declared !== undefined && declared > 0);
+  const hasBody = req.body !== undefined;
   if (declared !== undefined && declared > route.maxBodyBytes) {
     throw new RingmasterError('RM_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${route.maxBodyBytes} bytes for route ${route.name}`);
   }
@@ -74,9 +74,9 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   if (!hasBody) {
     body = undefined;
   } else if (!chunked && declared !== undefined && declared <= target.settings.bufferLimit) {
-    body = await readAll(req, declared);
+    body = await readAll(req.body, declared);
   } else {
-    body = chunked ? req.pipe(limiter(route.maxBodyBytes)) : req;
+    body = chunked ? req.body.pipe(limiter(route.maxBodyBytes)) : req.body;
     bodyKept = false;
   }
   const observe = target.observe;
@@ -225,7 +225,7 @@ function teeWhole(body: NodeJS.ReadableStream, sink: (whole: Buffer) => void): v
   body.once('end', () => sink(Buffer.concat(chunks)));
 }
 
-async function readAll(req: IncomingMessage, length: number): Promise<Buffer> {
+async function readAll(req: Readable, length: number): Promise<Buffer> {
   const out = Buffer.allocUnsafe(length);
   let at = 0;
   for await (const chunk of req) {

@@ -1,0 +1,509 @@
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { RingmasterError } from '../lib/errors.ts';
+import { ChunkedDecoder, parseHead, type RequestHead } from './head.ts';
+
+// HTTP/1.1 on one agent's TLS connection: requests are read with the strict parser of head.ts,
+// one at a time (a pipelined request waits, unparsed, until the answer before it is finished),
+// and answers are framed here: Content-Length when the writer gives one, chunked otherwise. This
+// replaces node:https's server side, whose per-request objects cost more than the relaying
+// itself; only what ringmaster uses is here. Timeouts are checked by the listener's sweep
+// (`expire`), so a request arms no timer.
+
+export type AgentHttpSettings = {
+  maxHeaderBytes: number;
+  headerTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+};
+
+/** Called for each request; the handler answers on `res`. */
+export type OnRequest = (req: AgentRequest, res: AgentResponse) => void;
+
+export class AgentRequest {
+  readonly method: string;
+  /** The request target as received (path and query). */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** Size of the request head in bytes (request line and header fields). */
+  readonly headBytes: number;
+  readonly socket: TLSSocket;
+  /** The body, when the request has one (a Content-Length above 0, or chunked). */
+  readonly body: Readable | undefined;
+  /** True once the whole body (if any) has been read off the connection. */
+  complete: boolean;
+
+  constructor(head: RequestHead, headBytes: number, socket: TLSSocket, body: Readable | undefined) {
+    this.method = head.method;
+    this.url = head.target;
+    this.headers = head.headers;
+    this.headBytes = headBytes;
+    this.socket = socket;
+    this.body = body;
+    this.complete = body === undefined;
+  }
+}
+
+const noBodyStatus = (status: number): boolean => status === 204 || status === 304 || status < 200;
+/** Header values are written as given, so one holding CR, LF or NUL would split the response. */
+const unsafeValue = /[\r\n\0]/;
+
+let dateSecond = -1;
+let dateText = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/**
+ * The answer to one request. Events: 'close' once, when the answer is finished or the connection
+ * broke ('close' after `end` means the answer went out whole: `writableFinished`), and 'drain'
+ * when `write` returned false and the connection can take more.
+ */
+export class AgentResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableFinished = false;
+  destroyed = false;
+  #conn: AgentConnection;
+  #headers: Record<string, unknown> | undefined;
+  #pending: string | undefined;
+  #chunked = false;
+  #noBody = false;
+  /** Bytes still owed under a Content-Length; -1 without one. */
+  #left = -1;
+  /** The connection closes after this answer. */
+  close = false;
+
+  constructor(conn: AgentConnection) {
+    super();
+    this.#conn = conn;
+  }
+
+  getHeader(name: string): unknown {
+    return this.#headers?.[name];
+  }
+
+  writeHead(status: number, headers: Record<string, string | number | readonly string[] | undefined> = {}): this {
+    if (this.headersSent) throw new Error('response head already sent');
+    const conn = this.#conn;
+    let close = !conn.keepAlive;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let length = -1;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      const lower = name.toLowerCase();
+      if (lower === 'connection') {
+        if (/close/i.test(String(value))) close = true;
+        continue;
+      }
+      if (lower === 'transfer-encoding' || lower === 'keep-alive') continue;
+      if (lower === 'content-length') length = Number(value);
+      if (typeof value === 'object') {
+        for (const v of value) head += `${name}: ${checked(name, v)}\r\n`;
+      } else {
+        head += `${name}: ${checked(name, String(value))}\r\n`;
+      }
+    }
+    this.#noBody = conn.method === 'HEAD' || noBodyStatus(status);
+    if (!this.#noBody && length < 0) {
+      if (conn.minor === 1) {
+        this.#chunked = true;
+        head += 'transfer-encoding: chunked\r\n';
+      } else {
+        close = true;
+      }
+    }
+    if (close) head += 'connection: close\r\n';
+    head += `date: ${httpDate()}\r\n\r\n`;
+    this.#left = this.#noBody ? 0 : length;
+    this.#pending = head;
+    this.#headers = headers;
+    this.close = close;
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Writes part of the body; false when the connection's buffer is full (wait for 'drain'). */
+  write(chunk: Buffer): boolean {
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    if (this.writableFinished || this.destroyed) return false;
+    return this.#conn.send(this.#frame(chunk, false));
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    if (this.writableFinished || this.destroyed) return;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const out = this.#frame(data, true);
+    this.writableFinished = true;
+    // A body shorter than its Content-Length cannot be framed: the connection is cut instead.
+    const short = this.#left > 0;
+    if (out.length > 0) this.#conn.send(out);
+    this.#conn.finished(this, short);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.#conn.destroy();
+  }
+
+  /** The head (once), the chunk in its framing, and the last-chunk marker at the end. */
+  #frame(chunk: Buffer | undefined, last: boolean): Buffer {
+    let prefix = this.#pending ?? '';
+    this.#pending = undefined;
+    let body = chunk !== undefined && chunk.length > 0 && !this.#noBody ? chunk : undefined;
+    if (body && this.#left >= 0) {
+      if (body.length > this.#left) {
+        // More than the Content-Length promised: the excess would be read as another response.
+        body = body.subarray(0, this.#left);
+        this.#conn.cutAfter();
+      }
+      this.#left -= body.length;
+    }
+    let suffix = '';
+    if (this.#chunked) {
+      if (body) {
+        prefix += `${body.length.toString(16)}\r\n`;
+        suffix = '\r\n';
+      }
+      if (last) suffix += '0\r\n\r\n';
+    }
+    if (!body) return Buffer.from(prefix + suffix, 'latin1');
+    if (prefix === '' && suffix === '') return body;
+    const out = Buffer.allocUnsafe(prefix.length + body.length + suffix.length);
+    out.write(prefix, 0, 'latin1');
+    body.copy(out, prefix.length);
+    if (suffix !== '') out.write(suffix, prefix.length + body.length, 'latin1');
+    return out;
+  }
+
+  /** The answer will not go out through this object: the connection ended, or answered `status` itself. */
+  aborted(status?: number): void {
+    this.destroyed = true;
+    if (status !== undefined) {
+      this.statusCode = status;
+      this.headersSent = true;
+    }
+  }
+}
+
+function checked(name: string, value: string): string {
+  if (unsafeValue.test(value)) throw new RingmasterError('RM_INTERNAL', `response header ${name} holds CR, LF or NUL`);
+  return value;
+}
+
+const ignore = (): void => undefined;
+
+class BodyStream extends Readable {
+  #conn: AgentConnection;
+  constructor(conn: AgentConnection) {
+    super();
+    this.#conn = conn;
+    // A body nobody reads (answered without it) may still fail when the agent leaves: not a crash.
+    this.on('error', ignore);
+  }
+  override _read(): void {
+    this.#conn.bodyWanted();
+  }
+}
+
+type Phase = 'idle' | 'head' | 'body' | 'answering' | 'closing' | 'closed';
+
+/** One agent TLS connection: its requests in order, their bodies and their answers. */
+export class AgentConnection {
+  readonly socket: TLSSocket;
+  #settings: AgentHttpSettings;
+  #onRequest: OnRequest;
+  #phase: Phase = 'idle';
+  /** Input not yet consumed: part of a head, or a pipelined request waiting its turn. */
+  #buf: Buffer | undefined;
+  #head: RequestHead | undefined;
+  #req: AgentRequest | undefined;
+  #res: AgentResponse | undefined;
+  #body: BodyStream | undefined;
+  #bodyLeft = 0;
+  #chunked: ChunkedDecoder | undefined;
+  #paused = false;
+  #cut = false;
+  /** performance.now() past which the connection is expired by the sweep (idle, or a head too slow). */
+  #deadline: number;
+  /** performance.now() of the last answer's end, or of the connection, for the drain. */
+  idleSince: number;
+
+  constructor(socket: TLSSocket, settings: AgentHttpSettings, onRequest: OnRequest) {
+    this.socket = socket;
+    this.#settings = settings;
+    this.#onRequest = onRequest;
+    this.idleSince = performance.now();
+    this.#deadline = this.idleSince + settings.headerTimeoutMs;
+    socket.on('data', (chunk: Buffer) => this.#data(chunk));
+    socket.on('drain', () => this.#res?.emit('drain'));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.#closed());
+  }
+
+  get method(): string {
+    return this.#head?.method ?? 'GET';
+  }
+
+  get minor(): 0 | 1 {
+    return this.#head?.minor ?? 1;
+  }
+
+  /** The current request lets the connection carry another, and its body has been read whole. */
+  get keepAlive(): boolean {
+    return this.#head !== undefined && this.#head.keepAlive && this.#phase === 'answering';
+  }
+
+  /** A request is being answered. */
+  get busy(): boolean {
+    return this.#res !== undefined;
+  }
+
+  /** Called by the listener's sweep: ends a connection idle too long or slow to send its head. */
+  expire(now: number): void {
+    if (now < this.#deadline) return;
+    if (this.#phase === 'head') this.#refuse(new RingmasterError('RM_HTTP_HEAD_TIMEOUT', `request head not received within ${this.#settings.headerTimeoutMs} ms`));
+    else if (this.#phase === 'idle') this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  send(data: Buffer): boolean {
+    if (this.#phase === 'closed') return false;
+    return this.socket.write(data);
+  }
+
+  /** The answer wrote more than its Content-Length: the connection closes after it. */
+  cutAfter(): void {
+    this.#cut = true;
+  }
+
+  bodyWanted(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+  }
+
+  finished(res: AgentResponse, short: boolean): void {
+    if (res !== this.#res) return;
+    const req = this.#req!;
+    const reuse = !short && !this.#cut && !res.close && req.complete && this.#phase === 'answering';
+    this.#res = undefined;
+    this.#req = undefined;
+    this.#head = undefined;
+    this.idleSince = performance.now();
+    if (short || this.#cut) {
+      this.socket.destroy();
+    } else if (!reuse) {
+      this.#linger();
+    } else {
+      this.#phase = 'idle';
+      this.#deadline = this.idleSince + this.#settings.keepAliveTimeoutMs;
+    }
+    // After the writer's own continuations (the gateway fills in the request's record when the
+    // proxy's promise settles), as node:http's 'close' comes after the write has completed.
+    setImmediate(() => {
+      res.emit('close');
+      if (reuse && this.#phase === 'idle') {
+        if (this.#paused) this.bodyWanted();
+        if (this.#buf !== undefined) {
+          this.#phase = 'head';
+          this.#deadline = performance.now() + this.#settings.headerTimeoutMs;
+          this.#parse();
+        }
+      }
+    });
+  }
+
+  #data(chunk: Buffer): void {
+    switch (this.#phase) {
+      case 'idle':
+        this.#phase = 'head';
+        this.#deadline = performance.now() + this.#settings.headerTimeoutMs;
+        this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+        this.#parse();
+        return;
+      case 'head':
+        this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+        this.#parse();
+        return;
+      case 'body':
+        this.#feedBody(chunk);
+        return;
+      case 'answering':
+        // A pipelined request: kept until the answer before it is out, within a bound.
+        this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+        if (this.#buf.length > this.#settings.maxHeaderBytes && !this.#paused) {
+          this.#paused = true;
+          this.socket.pause();
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  #parse(): void {
+    let buf = this.#buf!;
+    // Blank lines before a request line are skipped (RFC 9112, 2.2).
+    let start = 0;
+    while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+    const end = buf.indexOf('\r\n\r\n', start, 'latin1');
+    if (end < 0) {
+      if (buf.length - start > this.#settings.maxHeaderBytes) this.#refuse(new RingmasterError('RM_HEADERS_TOO_LARGE', `request head exceeds ${this.#settings.maxHeaderBytes} bytes`));
+      else if (bareLf(buf, start)) this.#refuse(new RingmasterError('RM_HTTP_MALFORMED', 'request head lines must end with CRLF'));
+      else this.#buf = start === 0 ? buf : buf.subarray(start);
+      return;
+    }
+    const headBytes = end + 4 - start;
+    if (headBytes > this.#settings.maxHeaderBytes) {
+      this.#refuse(new RingmasterError('RM_HEADERS_TOO_LARGE', `request head exceeds ${this.#settings.maxHeaderBytes} bytes`));
+      return;
+    }
+    let head: RequestHead;
+    try {
+      head = parseHead(buf.toString('latin1', start, end));
+    } catch (err) {
+      this.#refuse(err as RingmasterError);
+      return;
+    }
+    buf = buf.subarray(end + 4);
+    this.#buf = undefined;
+    this.#head = head;
+    this.#deadline = Infinity;
+    const framing = head.framing;
+    let body: BodyStream | undefined;
+    if (framing.kind !== 'none') {
+      body = new BodyStream(this);
+      this.#body = body;
+      this.#phase = 'body';
+      if (framing.kind === 'length') this.#bodyLeft = framing.length;
+      else this.#chunked = new ChunkedDecoder(this.#settings.maxHeaderBytes);
+      if (head.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    } else {
+      this.#phase = 'answering';
+      if (buf.length > 0) this.#buf = buf;
+    }
+    const req = new AgentRequest(head, headBytes, this.socket, body);
+    const res = new AgentResponse(this);
+    this.#req = req;
+    this.#res = res;
+    this.#onRequest(req, res);
+    if (body && buf.length > 0 && this.#phase === 'body') this.#feedBody(buf);
+  }
+
+  #feedBody(chunk: Buffer): void {
+    const body = this.#body!;
+    let used: number;
+    if (this.#chunked) {
+      try {
+        used = this.#chunked.feed(chunk, (data) => this.#push(body, data));
+      } catch (err) {
+        this.#bodyFailed(err as RingmasterError);
+        return;
+      }
+      if (!this.#chunked.done) return;
+    } else {
+      used = Math.min(this.#bodyLeft, chunk.length);
+      this.#push(body, used === chunk.length ? chunk : chunk.subarray(0, used));
+      this.#bodyLeft -= used;
+      if (this.#bodyLeft > 0) return;
+    }
+    // The body is complete; what follows is the next request.
+    this.#body = undefined;
+    this.#chunked = undefined;
+    this.#req!.complete = true;
+    body.push(null);
+    if (used < chunk.length) this.#buf = chunk.subarray(used);
+    if (this.#res === undefined) return;
+    this.#phase = 'answering';
+  }
+
+  #push(body: BodyStream, data: Buffer): void {
+    if (!body.push(data) && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /**
+   * A body that cannot be read to its end (bad chunk framing): the request is answered here with
+   * the error, whatever its handler was doing with the body, and the connection closed; its
+   * response object is cut off, so the handler's later writes go nowhere.
+   */
+  #bodyFailed(err: RingmasterError): void {
+    const body = this.#body!;
+    const res = this.#res;
+    this.#body = undefined;
+    this.#chunked = undefined;
+    this.#res = undefined;
+    this.#req = undefined;
+    body.destroy(err);
+    if (res && !res.headersSent) {
+      res.aborted(err.status);
+      this.#refuse(err);
+      setImmediate(() => res.emit('close'));
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  /** Answers a request that could not be read, and closes the connection. */
+  #refuse(err: RingmasterError): void {
+    this.#phase = 'closing';
+    this.#buf = undefined;
+    const body = `${err.message}\n`;
+    this.socket.write(
+      `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\ncontent-type: text/plain\r\nx-ringmaster-error: ${err.code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\ndate: ${httpDate()}\r\n\r\n${body}`,
+    );
+    this.#linger();
+  }
+
+  /**
+   * Ends the connection after what was written, reading and dropping what the client still sends
+   * for a moment, so that its unread bytes do not turn the close into a reset that loses the answer.
+   */
+  #linger(): void {
+    this.#phase = 'closing';
+    this.#buf = undefined;
+    this.socket.end();
+    if (this.#paused) this.bodyWanted();
+    setTimeout(() => this.socket.destroy(), 2_000).unref();
+  }
+
+  #closed(): void {
+    this.#phase = 'closed';
+    this.#buf = undefined;
+    const res = this.#res;
+    this.#res = undefined;
+    this.#req = undefined;
+    this.#body?.destroy(Object.assign(new Error('the agent closed the connection'), { code: 'ECONNRESET' }));
+    this.#body = undefined;
+    if (res && !res.writableFinished) {
+      res.aborted();
+      process.nextTick(() => res.emit('close'));
+    }
+  }
+}
+
+/** Whether a head's lines end with a bare LF somewhere in `buf` (from `start`). */
+function bareLf(buf: Buffer, start: number): boolean {
+  for (let i = buf.indexOf(10, start); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (i === start || buf[i - 1] !== 13) return true;
+  }
+  return false;
+}
