@@ -83,7 +83,9 @@ try {
   // ringmaster's CA issues every certificate of the run, so all four front doors present the
   // same server certificate and verify the same agent certificates (RSA-2048).
   log(`starting ringmaster (backend http://127.0.0.1:${httpPort})`);
-  const setup = await startBenchRingmaster(tmp, httpPort);
+  // Pinned, ringmaster starts on its one CPU, as it would in a one-CPU container (bin/ringmaster
+  // then runs V8's collector on the main thread).
+  const setup = await startBenchRingmaster(tmp, httpPort, args.pin ? { cpus: '0' } : {});
   rm = setup.ringmaster;
   const ringmaster = rm;
   const { identities, ca, crl, serverChain, serverKey, tlsFiles } = setup;

@@ -19,7 +19,7 @@ import { removeAdminEndpoint, type ReloadStatus } from './runtime-files.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
 import { startObservability } from './observability/service.ts';
-import { mallocInUse } from './lib/allocator.ts';
+import { gcMode, mallocInUse } from './lib/allocator.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -110,7 +110,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   try {
     for (const l of listeners) {
       const a = await l.listen();
-      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse() }, 'listening');
+      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse(), gc: gcMode() }, 'listening');
     }
   } catch (err) {
     // A failed start must not leave the admin API holding the process open.

@@ -18,9 +18,10 @@ export type BenchRingmaster = {
   tlsFiles: TlsFiles;
 };
 
-export async function startBenchRingmaster(tmp: string, backendHttpPort: number, o: { agents?: number; listeners?: RingmasterOptions['listeners']; config?: Record<string, unknown> } = {}): Promise<BenchRingmaster> {
+export async function startBenchRingmaster(tmp: string, backendHttpPort: number, o: { agents?: number; listeners?: RingmasterOptions['listeners']; config?: Record<string, unknown>; cpus?: string } = {}): Promise<BenchRingmaster> {
   const ringmaster = await startRingmaster({
     ...(o.listeners ? { listeners: o.listeners } : {}),
+    ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
     prepare: async ({ configFile }) => {
       const config = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
       config.pools = { compilers: { members: [{ name: 'b1', url: `http://127.0.0.1:${backendHttpPort}` }], healthCheck: { active: { enabled: false } } } };

@@ -42,7 +42,7 @@ const listener = z.strictObject({
   name: z.string().min(1).default('agents').describe('Name used in logs and metrics.'),
   address: z.string().min(1).default('0.0.0.0').describe('Address to bind; "::" for every IPv4 and IPv6 address.'),
   port: z.number().int().min(0).max(65535).default(8140).describe('TCP port; 0 lets the kernel pick one (logged at start).'),
-  requestHeaderTimeout: duration('requestHeaderTimeout').prefault('30s').describe('Time a client has to send its request headers.'),
+  requestHeaderTimeout: duration('requestHeaderTimeout').prefault('30s').describe("Time a client has to send a whole request head (from its first byte; for a new connection, from the handshake), and to finish its TLS handshake; then 408 RM_HTTP_HEAD_TIMEOUT and the connection closes."),
   keepAliveTimeout: duration('keepAliveTimeout').prefault('30s').describe('Idle time before a kept-alive agent connection is closed; keep it above the agents\' 4 s http_keepalive_timeout.'),
   maxHeaderBytes: size('maxHeaderBytes').prefault(16384).describe('Largest request head (request line and headers) accepted on this listener; routes can set lower limits.'),
 });

@@ -16,3 +16,8 @@ export function mallocInUse(): 'jemalloc' | 'system' | 'unknown' {
     return 'unknown';
   }
 }
+
+/** How V8 collects garbage: on the main thread (bin/ringmaster on one CPU, or RINGMASTER_GC=single) or with helper threads. */
+export function gcMode(execArgv: readonly string[] = process.execArgv): 'single-threaded' | 'parallel' {
+  return execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel';
+}

@@ -17,6 +17,8 @@ export type AutosignSettings = NonNullable<CaSettings['autosign']>;
 export type RingmasterOptions = {
   /** Extra environment for `ringmaster serve` (e.g. RINGMASTER_MALLOC). */
   env?: Record<string, string>;
+  /** Starts `serve` under `taskset -c <cpus>` (e.g. '0': one CPU). */
+  cpus?: string;
   /** Merged over the test defaults (2048-bit keys, no autosign, 127.0.0.1 and a kernel-picked port). */
   ca?: CaSettings;
   autosign?: AutosignSettings;
@@ -121,7 +123,8 @@ export async function startRingmaster(o: RingmasterOptions = {}): Promise<Ringma
   };
 
   const spawnServe = async (): Promise<void> => {
-    const child = spawn(ringmasterBin, ['serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+    const [cmd, args] = o.cpus === undefined ? [ringmasterBin, ['serve', '--config', configFile]] : ['taskset', ['-c', o.cpus, ringmasterBin, 'serve', '--config', configFile]];
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
     const running: Running = { child, exited: Promise.resolve() };
     running.exited = new Promise((res) => {
       child.on('exit', (code, signal) => {
