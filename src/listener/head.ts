@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { RingmasterError } from '../lib/errors.ts';
 
-// Reading agents' HTTP/1.1 requests: the request head and chunked bodies. ringmaster sits in
+// Reading agents' HTTP/1.1 requests: the request head and chunked bodies (the chunked decoder
+// also reads members' responses in src/upstream/http1.ts). ringmaster sits in
 // front of compilers that parse HTTP themselves, so any message two parsers could frame
 // differently (both Content-Length and Transfer-Encoding, two lengths, folded or space-padded
 // header names, bare LF, odd chunk sizes) is refused with 400 and its connection closed, never
@@ -138,7 +139,7 @@ export class ChunkedDecoder {
   #trailerBytes = 0;
   #maxTrailerBytes: number;
 
-  constructor(maxTrailerBytes: number) {
+  constructor(maxTrailerBytes = 64 * 1024) {
     this.#maxTrailerBytes = maxTrailerBytes;
   }
 
@@ -171,6 +172,22 @@ export class ChunkedDecoder {
       this.#takeLine(line.slice(0, -2));
     }
     return at;
+  }
+
+  /**
+   * `feed` for a reader that needs only the outcome (the upstream client's responses): 'more'
+   * while incomplete, 'end' when the body ended with `buf`, 'extra' when bytes follow it, 'error'
+   * on bad framing.
+   */
+  push(buf: Buffer, out: (data: Buffer) => void): 'more' | 'end' | 'extra' | 'error' {
+    let used: number;
+    try {
+      used = this.feed(buf, out);
+    } catch {
+      return 'error';
+    }
+    if (!this.done) return 'more';
+    return used === buf.length ? 'end' : 'extra';
   }
 
   #takeLine(line: string): void {

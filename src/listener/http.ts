@@ -3,7 +3,8 @@ import type { RingmasterError } from '../lib/errors.ts';
 import type { RequestTrace } from '../observability/request.ts';
 import type { QueryParams } from './path.ts';
 import type { Peer } from './peer.ts';
-import type { AgentRequest, AgentResponse } from './agent-http.ts';
+import type { AgentRequest } from './agent-http.ts';
+import type { AgentResponse } from './agent-response.ts';
 
 // The small request/response shapes the built-in services answer with. Services are plain
 // functions of a request, so they are tested without sockets as well as through the listener.

@@ -7,7 +7,8 @@ import type { RequestTrace } from '../observability/request.ts';
 import { checkRequestTarget } from './path.ts';
 import { peerOf, type Peer } from './peer.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
-import { AgentConnection, type AgentRequest, type AgentResponse } from './agent-http.ts';
+import { AgentConnection, type AgentRequest } from './agent-http.ts';
+import type { AgentResponse } from './agent-response.ts';
 
 // One HTTPS listener. It asks for a client certificate without requiring one (agents bootstrap
 // without), lets OpenSSL verify what is presented against the CA bundle and CRL, and refuses

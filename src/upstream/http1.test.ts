@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { MemberConnections, type UpstreamRequest } from './connections.ts';
-import { ChunkedDecoder } from './http1.ts';
+import { ChunkedDecoder } from '../listener/head.ts';
 import { classify } from './failure.ts';
 
 // The member side is a scripted server on a real socket: each test says, per request that

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { ChunkedDecoder } from '../listener/head.ts';
 
 // One HTTP/1.1 request and its response on one member connection, written and parsed here rather
 // than through a general-purpose client: the gateway relays a handful of small requests per agent
@@ -287,53 +288,5 @@ export class Http1Exchange {
     if (this.#paused) this.#socket.resume();
     this.#sink.end();
     this.#finish(clean && this.#keepAlive && this.#requestSent);
-  }
-}
-
-/**
- * The chunked transfer coding (RFC 9112 §7.1), decoded as bytes arrive. Chunk extensions and
- * trailers are read and dropped. push returns 'end' when the last chunk and trailers are in and
- * nothing follows, 'extra' when bytes follow them, 'more' while incomplete, 'error' on bad framing.
- */
-export class ChunkedDecoder {
-  #state: 'size' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'size';
-  #line = '';
-  #left = 0;
-
-  push(buf: Buffer, out: (chunk: Buffer) => void): 'more' | 'end' | 'extra' | 'error' {
-    let i = 0;
-    while (i < buf.length) {
-      if (this.#state === 'data') {
-        const n = Math.min(this.#left, buf.length - i);
-        out(buf.subarray(i, i + n));
-        i += n;
-        this.#left -= n;
-        if (this.#left === 0) this.#state = 'data-crlf';
-        continue;
-      }
-      if (this.#state === 'done') return 'extra';
-      const nl = buf.indexOf(10, i);
-      const end = nl < 0 ? buf.length : nl;
-      this.#line += buf.toString('latin1', i, end);
-      if (this.#line.length > 4096) return 'error';
-      if (nl < 0) return 'more';
-      i = nl + 1;
-      if (!this.#line.endsWith('\r')) return 'error';
-      const line = this.#line.slice(0, -1);
-      this.#line = '';
-      if (this.#state === 'data-crlf') {
-        if (line !== '') return 'error';
-        this.#state = 'size';
-      } else if (this.#state === 'size') {
-        const m = /^([0-9A-Fa-f]{1,12})[ \t]*(;.*)?$/.exec(line);
-        if (!m) return 'error';
-        this.#left = parseInt(m[1]!, 16);
-        this.#state = this.#left === 0 ? 'trailer' : 'data';
-      } else if (line === '') {
-        this.#state = 'done';
-        return i === buf.length ? 'end' : 'extra';
-      }
-    }
-    return this.#state === 'done' ? 'end' : 'more';
   }
 }

@@ -1,5 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { AgentRequest, AgentResponse } from '../listener/agent-http.ts';
+import type { AgentRequest } from '../listener/agent-http.ts';
+import type { AgentResponse } from '../listener/agent-response.ts';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import type { Peer } from '../listener/peer.ts';
