@@ -16,6 +16,8 @@ export type AgentHttpSettings = {
   maxHeaderBytes: number;
   headerTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Told of each request refused before it reached a handler (malformed, too large, too slow). */
+  onRefused?: ((err: RingmasterError, remoteAddress: string | undefined) => void) | undefined;
 };
 
 /** Called for each request; the handler answers on `res`. */
@@ -307,6 +309,7 @@ export class AgentConnection implements ResponseConnection {
 
   /** Answers a request that could not be read, and closes the connection. */
   #refuse(err: RingmasterError): void {
+    this.#settings.onRefused?.(err, this.socket.remoteAddress);
     this.#phase = 'closing';
     this.#buf = undefined;
     const body = `${err.message}\n`;

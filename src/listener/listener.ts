@@ -60,7 +60,15 @@ export class Listener {
       handshakeTimeout: options.requestHeaderTimeoutMs,
       noDelay: true,
     });
-    const settings = { maxHeaderBytes: options.maxHeaderBytes, headerTimeoutMs: options.requestHeaderTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs };
+    const settings = {
+      maxHeaderBytes: options.maxHeaderBytes,
+      headerTimeoutMs: options.requestHeaderTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      onRefused: (err: RingmasterError, remote: string | undefined) => {
+        options.observer?.requestRefused(this.name, err.code);
+        this.#log.debug({ listener: this.name, remote, code: err.code, err: err.message }, 'request refused');
+      },
+    };
     const onRequest = (req: AgentRequest, res: AgentResponse): void => {
       // One 'close' listener per request: the observer's record.
       const observed = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket));

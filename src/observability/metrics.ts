@@ -85,6 +85,7 @@ export class Metrics {
       memberCompile: gauge('pool_member_compile_seconds', 'Moving average of the member\'s compile time.', ['pool', 'member']),
       tlsHandshakes: counter('tls_handshakes_total', 'TLS handshakes completed on agent listeners, by client certificate: verified, none, or rejected.', ['listener', 'client_cert']),
       tlsFailures: counter('tls_handshake_failures_total', 'TLS handshakes that failed, by reason (OpenSSL\'s, lower-cased).', ['listener', 'reason']),
+      refused: counter('http_requests_refused_total', 'Agent requests refused before they were routed (malformed, head too large or too slow), by error code; they have no access-log record.', ['listener', 'code']),
       tlsRejected: counter('tls_client_cert_rejected_total', 'Client certificates presented that did not verify, by reason (requests on them are refused with RM_TLS_PEER_REJECTED).', ['listener', 'reason']),
       caSigned: counter('ca_certificates_signed_total', 'Certificates this process signed.'),
       caPending: gauge('ca_csrs_pending', 'Certificate requests waiting to be signed.'),
@@ -137,6 +138,10 @@ export class Metrics {
   tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', rejectedReason?: string): void {
     this.#m.tlsHandshakes.inc({ listener, client_cert: clientCert });
     if (clientCert === 'rejected') this.#m.tlsRejected.inc({ listener, reason: certRejectionReason(rejectedReason) });
+  }
+
+  requestRefused(listener: string, code: string): void {
+    this.#m.refused.inc({ listener, code: code in errorCodes ? code : 'RM_INTERNAL' });
   }
 
   tlsFailure(listener: string, err: unknown): void {

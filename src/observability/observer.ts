@@ -42,6 +42,11 @@ export class RequestObserver {
     this.#metrics?.tlsFailure(listener, err);
   }
 
+  /** A request refused before it could be routed: it has no record, only this count. */
+  requestRefused(listener: string, code: string): void {
+    this.#metrics?.requestRefused(listener, code);
+  }
+
   /**
    * Starts the record of a request; the gateway fills in the returned trace, and whoever writes a
    * response body adds its length to `trace.bytes`. `end()` is called once, when the response

@@ -13,6 +13,7 @@ import { createCsr, generateKeyPair } from '../../src/ca/x509.ts';
 import { call, type Reply, type TlsIdentity } from '../helpers/https-client.ts';
 import { startBackend, deadPort, type Backend } from '../helpers/backend.ts';
 import { pollUntil } from '../helpers/puppet.ts';
+import { RawConnection } from '../helpers/raw-tls.ts';
 import { parsePrometheusText, sampleSum, samples, type Exposition } from '../helpers/prometheus.ts';
 
 // /metrics on the admin API and the access log, through real listeners and sockets against
@@ -157,6 +158,26 @@ test('/metrics takes the admin API\'s credentials: a client certificate it admit
   assert.equal(agentScrape.status, 403);
   assert.equal(agentScrape.headers['x-ringmaster-error'], 'RM_AUTH_FORBIDDEN');
   assert.equal((await scrapeReply({ identity: operator, method: 'POST' })).status, 405);
+});
+
+test('requests refused before routing are counted by code; a routed request is not', async () => {
+  const refused = async (code: string) => sampleSum(await scrape(), 'ringmaster_http_requests_refused_total', { code });
+  const [malformed, version] = [await refused('RM_HTTP_MALFORMED'), await refused('RM_HTTP_VERSION')];
+  const send = async (bytes: string) => {
+    const c = await RawConnection.open({ port, ca, cert: agent.cert, key: agent.key });
+    try {
+      await c.write(bytes);
+      return (await c.response())?.status;
+    } finally {
+      c.destroy();
+    }
+  };
+  assert.equal(await send('POST /puppet/v3/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'), 400);
+  assert.equal(await send('GET /puppet/v3/x HTTP/2.0\r\nHost: x\r\n\r\n'), 505);
+  assert.equal(await send('GET /puppet/v3/node/agent1.test HTTP/1.1\r\nHost: x\r\n\r\n'), 200);
+  assert.equal(await refused('RM_HTTP_MALFORMED'), malformed + 1);
+  assert.equal(await refused('RM_HTTP_VERSION'), version + 1);
+  assert.equal(sampleSum(await scrape(), 'ringmaster_http_requests_refused_total'), malformed + version + 2, 'the routed request is not counted as refused');
 });
 
 test('failed TLS handshakes are counted by reason, refused client certificates by why', async () => {
