@@ -35,8 +35,11 @@ export type ResponseSink = {
 };
 export type ExchangeControl = { pause(): void; resume(): void; abort(err: Error): void };
 
-/** A connection and the exchange it carries, if any. */
-type Conn = { socket: Socket; current: Http1Exchange | undefined; used: boolean };
+/** A connection and the exchange it carries, if any; `idleSince` (performance.now()) while it carries none. */
+type Conn = { socket: Socket; current: Http1Exchange | undefined; used: boolean; idleSince: number };
+
+/** The sweep runs at a quarter of the shortest timeout it enforces, between these bounds (ms). */
+const sweepBounds = { min: 10, max: 1000 };
 
 export class MemberConnections {
   readonly url: string;
@@ -51,6 +54,9 @@ export class MemberConnections {
   #busy = 0;
   #closing = false;
   #closed: (() => void) | undefined;
+  /** One sweep per member for response timeouts and idle connections, armed while it has connections. */
+  #sweep: NodeJS.Timeout | undefined;
+  #sweepEveryMs = sweepBounds.max;
 
   constructor(url: string, settings: ConnectionSettings) {
     this.url = url;
@@ -100,7 +106,7 @@ export class MemberConnections {
       const conn = reused ?? this.#open();
       this.#busy++;
       conn.used = true;
-      conn.socket.setTimeout(0);
+      this.#armSweep(Math.min(req.headersTimeoutMs, req.bodyTimeoutMs, this.#settings.keepAliveMs));
       const ex = new Http1Exchange(conn.socket, req, {
         head: (status, headers) => {
           headed = true;
@@ -146,7 +152,7 @@ export class MemberConnections {
     const socket: Socket = this.#tls
       ? tlsConnect({ host: this.#host, port: this.#port, ...this.#tls, ...(this.#session ? { session: this.#session } : {}) })
       : netConnect({ host: this.#host, port: this.#port });
-    const conn: Conn = { socket, current: undefined, used: false };
+    const conn: Conn = { socket, current: undefined, used: false, idleSince: 0 };
     this.#all.add(conn);
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(upstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${s.connectTimeoutMs} ms`)), s.connectTimeoutMs);
@@ -158,10 +164,10 @@ export class MemberConnections {
       else socket.destroy(); // bytes nobody asked for: the connection's framing is off
     });
     socket.on('error', (err) => (failure = err));
-    socket.on('timeout', () => socket.destroy());
     socket.on('close', () => {
       clearTimeout(timer);
       this.#all.delete(conn);
+      if (this.#all.size === 0) this.#stopSweep();
       const i = this.#idle.indexOf(conn);
       if (i >= 0) this.#idle.splice(i, 1);
       conn.current?.onClose(failure);
@@ -178,12 +184,35 @@ export class MemberConnections {
     conn.current = undefined;
     this.#busy--;
     if (reusable && !this.#closing && !conn.socket.destroyed) {
-      conn.socket.setTimeout(this.#settings.keepAliveMs);
+      conn.idleSince = performance.now();
       this.#idle.push(conn);
     } else {
       conn.socket.destroy();
     }
     if (this.#closing && this.#busy === 0) this.#closed?.();
+  }
+
+  /** Runs the sweep at least every quarter of `timeoutMs`. */
+  #armSweep(timeoutMs: number): void {
+    const every = Math.max(sweepBounds.min, Math.min(sweepBounds.max, Math.floor(timeoutMs / 4)));
+    if (this.#sweep !== undefined && every >= this.#sweepEveryMs) return;
+    clearInterval(this.#sweep);
+    this.#sweepEveryMs = every;
+    this.#sweep = setInterval(() => this.#expire(performance.now()), every).unref();
+  }
+
+  #stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    this.#sweepEveryMs = sweepBounds.max;
+  }
+
+  /** Fails exchanges past their deadline and closes connections idle longer than the keep-alive. */
+  #expire(now: number): void {
+    for (const conn of this.#all) {
+      if (conn.current) conn.current.expire(now);
+      else if (conn.used && now - conn.idleSince >= this.#settings.keepAliveMs) conn.socket.destroy();
+    }
   }
 }
 

@@ -265,6 +265,40 @@ test('timeouts: no head in time, a member silent mid-body; an abort before the h
   await m.destroy();
 });
 
+test('an idle kept-alive connection is closed after keepAliveMs; a paused response is not timed out', async () => {
+  let closedAt = 0;
+  script = (request, socket) => {
+    socket.once('close', () => (closedAt = performance.now()));
+    if (request.includes('/big')) {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc');
+      setTimeout(() => socket.write('def'), 20);
+    } else {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    }
+  };
+  const m = new MemberConnections(`http://127.0.0.1:${port}`, { connectTimeoutMs: 2000, keepAliveMs: 100, tls: { verify: false, ca: [], serverName: undefined, client: undefined } });
+  const answered = performance.now();
+  ok(await send(m));
+  for (let i = 0; i < 100 && closedAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(closedAt - answered >= 90, `closed ${Math.round(closedAt - answered)} ms after the answer, not before the keep-alive`);
+
+  // The agent holds the response paused for four times the body timeout: that is not the member's silence.
+  const paused = await new Promise<Result>((resolve) => {
+    const chunks: Buffer[] = [];
+    m.exchange({ method: 'GET', path: '/big', headers: {}, body: undefined, headersTimeoutMs: 2000, bodyTimeoutMs: 50 }, {
+      head: (_s, _h, control) => {
+        control.pause();
+        setTimeout(() => control.resume(), 200);
+      },
+      data: (c) => chunks.push(Buffer.from(c)),
+      end: () => resolve({ status: 200, headers: {}, body: Buffer.concat(chunks).toString('latin1') }),
+      error: (error) => resolve({ error }),
+    });
+  });
+  assert.deepEqual(paused, { status: 200, headers: {}, body: 'abcdef' });
+  await m.destroy();
+});
+
 test('a refused connection is a connect failure', async () => {
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -57,14 +57,19 @@ export class Http1Exchange {
   #pendingBytes = 0;
   #mode: BodyMode = { kind: 'none' };
   #chunk = new ChunkedDecoder();
-  #timer: NodeJS.Timeout;
+  /**
+   * When the exchange times out (performance.now() milliseconds): the response head's deadline,
+   * then the body's idle deadline, pushed on by each chunk; never while the agent holds it paused.
+   * The connection pool's sweep calls `expire`, so an exchange arms no timer of its own.
+   */
+  #deadline: number;
 
   constructor(socket: Socket, req: Http1Request, sink: Http1Sink, finish: (reusable: boolean) => void) {
     this.#socket = socket;
     this.#req = req;
     this.#sink = sink;
     this.#finish = finish;
-    this.#timer = setTimeout(() => this.fail(upstreamError('UPSTREAM_HEADERS_TIMEOUT', `no response head within ${req.headersTimeoutMs} ms`)), req.headersTimeoutMs);
+    this.#deadline = performance.now() + req.headersTimeoutMs;
     this.#write();
   }
 
@@ -73,13 +78,13 @@ export class Http1Exchange {
     this.#paused = true;
     this.#socket.pause();
     // Time spent waiting for a slow agent is not the member's idleness.
-    if (this.#headed) clearTimeout(this.#timer);
+    if (this.#headed) this.#deadline = Infinity;
   }
 
   resume(): void {
     if (this.#done || !this.#paused) return;
     this.#paused = false;
-    if (this.#headed) this.#timer.refresh();
+    if (this.#headed) this.#deadline = performance.now() + this.#req.bodyTimeoutMs;
     this.#socket.resume();
   }
 
@@ -101,8 +106,8 @@ export class Http1Exchange {
       this.#pendingBytes = 0;
       if (rest.length === 0 || this.#done) return;
       data = rest;
-    } else {
-      this.#timer.refresh();
+    } else if (!this.#paused) {
+      this.#deadline = performance.now() + this.#req.bodyTimeoutMs;
     }
     this.#body(data);
   }
@@ -118,10 +123,16 @@ export class Http1Exchange {
     this.fail(err ?? upstreamError('UPSTREAM_CLOSED', what));
   }
 
+  /** Fails the exchange when its deadline has passed at `now` (performance.now()). */
+  expire(now: number): void {
+    if (this.#done || now < this.#deadline) return;
+    if (this.#headed) this.fail(upstreamError('UPSTREAM_BODY_TIMEOUT', `the member sent nothing for ${this.#req.bodyTimeoutMs} ms`));
+    else this.fail(upstreamError('UPSTREAM_HEADERS_TIMEOUT', `no response head within ${this.#req.headersTimeoutMs} ms`));
+  }
+
   fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#timer);
     this.#sink.error(err);
     this.#finish(false);
   }
@@ -222,8 +233,7 @@ export class Http1Exchange {
       if (mode === undefined) return undefined;
       this.#mode = mode;
       this.#headed = true;
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => this.fail(upstreamError('UPSTREAM_BODY_TIMEOUT', `the member sent nothing for ${this.#req.bodyTimeoutMs} ms`)), this.#req.bodyTimeoutMs);
+      this.#deadline = performance.now() + this.#req.bodyTimeoutMs;
       this.#sink.head(status, headers);
       if (!this.#done && mode.kind === 'none') this.#complete(buf.length === 0);
       return buf;
@@ -284,7 +294,6 @@ export class Http1Exchange {
   #complete(clean: boolean): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#timer);
     if (this.#paused) this.#socket.resume();
     this.#sink.end();
     this.#finish(clean && this.#keepAlive && this.#requestSent);
