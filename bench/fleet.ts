@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     doors: { type: 'string', default: 'ringmaster,ringmaster-round-robin,haproxy-leastconn,haproxy-roundrobin,nginx-least_conn' },
     duration: { type: 'string', default: quick ? '12' : '60' },
     seed: { type: 'string', default: '42' },
+    'facts-mean': { type: 'string', default: '0' },
     'skip-install': { type: 'boolean', default: false },
   },
 });
@@ -50,7 +51,7 @@ if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a whole
 // the file, report and pluginsync requests add 5 × 3 ms per run, about 1%.
 const base: Omit<FleetOptions, 'frontDoor'> = {
   agents: 256, compilers: 4, slots: 2, compile: { meanMs: 1000, p99Ms: 3000 }, intervalMs: 40_000, splayMs: 40_000,
-  apply: { meanMs: 4000, p99Ms: 12_000 }, sourcedFiles: 3, keepAliveMs: 4000, compilerIdleTimeoutMs: 30_000,
+  facts: { meanMs: Number(args['facts-mean']), p99Ms: Number(args['facts-mean']) * 3 }, apply: { meanMs: 4000, p99Ms: 12_000 }, sourcedFiles: 3, keepAliveMs: 4000, compilerIdleTimeoutMs: 30_000,
   durationMs: D, drainMs: 30_000, maxQueuedRequests: 0, maxRetryDelayS: 60, maxRetryAfterMs: 10_000, seed,
 };
 const warmupPeriodMs = D;
@@ -109,7 +110,7 @@ const doorPlans: DoorPlan[] = [
 
 type Row = {
   scenario: string; door: string; completed: number; failed: number; failureReasons: Record<string, number>; catalogP50: number | null; catalogP99: number | null;
-  catalogWithWaitsP99: number | null; herdDrainMs: number | null; retryAfterWaits: number;
+  catalogWithWaitsP99: number | null; pluginsyncP99: number | null; toCatalogP50: number | null; toCatalogP99: number | null; herdDrainMs: number | null; retryAfterWaits: number;
   /** Busy JRuby share per compiler over the whole run, drain included, and while runs start (the first D seconds, what the 80% is planned for). */
   utilisation: number[]; utilisationWhileStarting: number[];
   runP99: number | null; longerThanInterval: number; connectionsPerRun: number | null; error?: string;
@@ -137,7 +138,8 @@ try {
         results[`${s.id}/${plan.name}`] = r;
         rows.push({
           scenario: s.id, door: plan.name, completed: r.runs.ok, failed: r.runs.failed, failureReasons: r.runs.failureReasons,
-          catalogP50: r.catalog.p50Ms, catalogP99: r.catalog.p99Ms, catalogWithWaitsP99: r.catalogWithWaits.p99Ms, herdDrainMs: r.herdDrainMs,
+          catalogP50: r.catalog.p50Ms, catalogP99: r.catalog.p99Ms, catalogWithWaitsP99: r.catalogWithWaits.p99Ms,
+          pluginsyncP99: r.pluginsync.p99Ms, toCatalogP50: r.toCatalog.p50Ms, toCatalogP99: r.toCatalog.p99Ms, herdDrainMs: r.herdDrainMs,
           retryAfterWaits: r.retryAfter.waits, utilisation: r.members.map((m) => Math.round(m.utilisation * 100) / 100),
           utilisationWhileStarting: windowUtilisation(r),
           runP99: r.runDuration.p99Ms, longerThanInterval: r.runs.longerThanInterval, connectionsPerRun: r.connectionsPerRun.mean,
@@ -145,7 +147,7 @@ try {
         log(`  runs ok ${r.runs.ok} failed ${r.runs.failed}; catalog p50 ${r.catalog.p50Ms} p99 ${r.catalog.p99Ms} ms; herd ${r.herdDrainMs ?? '—'} ms; Retry-After waits ${r.retryAfter.waits}`);
       } catch (err) {
         rows.push({
-          scenario: s.id, door: plan.name, completed: 0, failed: 0, failureReasons: {}, catalogP50: null, catalogP99: null, catalogWithWaitsP99: null, herdDrainMs: null,
+          scenario: s.id, door: plan.name, completed: 0, failed: 0, failureReasons: {}, catalogP50: null, catalogP99: null, catalogWithWaitsP99: null, pluginsyncP99: null, toCatalogP50: null, toCatalogP99: null, herdDrainMs: null,
           retryAfterWaits: 0, utilisation: [], utilisationWhileStarting: [], runP99: null, longerThanInterval: 0, connectionsPerRun: null, error: (err as Error).message.split('\n')[0],
         });
         log(`  failed: ${(err as Error).message}`);
@@ -186,11 +188,11 @@ const md = [
   ...scenarios.filter((s) => wantScenarios.has(s.id)).flatMap((s) => [
     `### (${s.id}) ${s.title}`,
     '',
-    '| front door | runs ok | runs failed | catalog p50 (ms) | catalog p99 (ms) | p99 with 503 waits (ms) | herd served (ms) | Retry-After waits | run p99 (ms) | runs > interval | connections per run | utilisation per compiler while runs start (whole run) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| front door | runs ok | runs failed | catalog p50 (ms) | catalog p99 (ms) | p99 with 503 waits (ms) | pluginsync p99 (ms) | run start to catalog p50 / p99 (ms) | herd served (ms) | Retry-After waits | run p99 (ms) | runs > interval | connections per run | utilisation per compiler while runs start (whole run) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows.filter((r) => r.scenario === s.id).map((r) => (r.error
-      ? `| ${r.door} | failed: ${r.error} ||||||||||| `
-      : `| ${r.door} | ${r.completed} | ${r.failed}${r.failed > 0 ? ` (${Object.entries(r.failureReasons).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''} | ${fmt(r.catalogP50)} | ${fmt(r.catalogP99)} | ${fmt(r.catalogWithWaitsP99)} | ${fmt(r.herdDrainMs)} | ${r.retryAfterWaits} | ${fmt(r.runP99)} | ${r.longerThanInterval} | ${r.connectionsPerRun ?? '—'} | ${r.utilisationWhileStarting.join(' / ')} (${r.utilisation.join(' / ')}) |`)),
+      ? `| ${r.door} | failed: ${r.error} ||||||||||||| `
+      : `| ${r.door} | ${r.completed} | ${r.failed}${r.failed > 0 ? ` (${Object.entries(r.failureReasons).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''} | ${fmt(r.catalogP50)} | ${fmt(r.catalogP99)} | ${fmt(r.catalogWithWaitsP99)} | ${fmt(r.pluginsyncP99)} | ${fmt(r.toCatalogP50)} / ${fmt(r.toCatalogP99)} | ${fmt(r.herdDrainMs)} | ${r.retryAfterWaits} | ${fmt(r.runP99)} | ${r.longerThanInterval} | ${r.connectionsPerRun ?? '—'} | ${r.utilisationWhileStarting.join(' / ')} (${r.utilisation.join(' / ')}) |`)),
     '',
   ]),
   ...checks.map((c) => `- ${c.what}: ${c.value ?? '—'} (target ${c.target}: ${c.pass === null ? 'not measured' : c.pass ? 'met' : 'NOT met'})`),

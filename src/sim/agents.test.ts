@@ -182,6 +182,19 @@ test('the apply comes between catalog and report, its file requests spread throu
   assert.ok(bareSeen[bareSeen.length - 1]!.t - bareSeen[1]!.t < 1000);
 });
 
+test('facts are resolved between pluginsync and the catalog request; the run records both waits', async () => {
+  const { record, seen } = await oneRun({ facts: { meanMs: 2000, p99Ms: 2000 } });
+  assert.equal(record.ok, true, record.reason);
+  assert.deepEqual(seen.slice(0, 2).map((s) => s.kind), ['pluginsync', 'catalog']);
+  assert.ok(seen[1]!.t - seen[0]!.t >= 2000, `catalog ${seen[1]!.t - seen[0]!.t} ms after pluginsync`);
+  assert.ok((record.toCatalogMs ?? 0) >= 2000 + (record.catalogMs ?? 0), `to catalog ${record.toCatalogMs} ms`);
+  assert.equal(typeof record.pluginsyncMs, 'number');
+
+  const { seen: bare } = await oneRun({});
+  assert.ok(bare[1]!.t - bare[0]!.t < 1000, 'without facts the catalog follows pluginsync at once');
+  assert.throws(() => AgentFleet.start({ ...options(1, { runsPerAgent: 1 }), facts: { meanMs: -1, p99Ms: 0 } }, { clock: new ManualClock(0), random: seededRandom(1) }), /facts mean must be/);
+});
+
 test('an idle gap longer than the keep-alive timeout opens a new connection; shorter ones reuse it', async () => {
   // No sourced file: the whole 6 s apply is one idle gap before the report.
   const long = await oneRun({ apply: { meanMs: 6000, p99Ms: 6000 }, sourcedFiles: 0, keepAliveMs: 4000 });

@@ -4,7 +4,7 @@ import type { Random } from '../lib/random.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import { failureOf, retryAfterMs, RunConnections, send, type AgentTarget, type Exchange } from './agent-http.ts';
 import { applyDistribution, planApply, type ApplyOptions } from './apply.ts';
-import type { LogNormal } from './distributions.ts';
+import { logNormalDraw, type LogNormal } from './distributions.ts';
 import type { SimIdentity } from './identities.ts';
 import { catalogForm, catalogFormPrefix, factsJson, reportBody, uuidFrom } from './payloads.ts';
 
@@ -37,6 +37,11 @@ export type AgentFleetOptions = {
   /** Size of each node's facts. Default 15,000 bytes. */
   factsBytes?: number;
   puppetVersion?: string;
+  /**
+   * Fact resolution between pluginsync and the catalog request: Puppet runs Facter after
+   * pluginsync, since plugins carry custom facts. Default none: the catalog follows at once.
+   */
+  facts?: ApplyOptions;
   /** The apply between catalog and report. Default none: the file requests and the report follow the catalog at once. */
   apply?: ApplyOptions;
   /** file_metadata requests per run, spread through the apply. Default 2 or 3 at random. */
@@ -57,6 +62,10 @@ export type RunRecord = {
   ok: boolean;
   /** Why the run failed: `<step>: <cause>`, e.g. `catalog: HTTP 503 without Retry-After`, `pluginsync: ECONNREFUSED`. */
   reason?: string;
+  /** The pluginsync request that succeeded, from sending it to its answer's last byte (it waits for a JRuby too). */
+  pluginsyncMs?: number;
+  /** From the run's start to the catalog's last byte: pluginsync, facts, catalog, and the waits among them. */
+  toCatalogMs?: number;
   /** The catalog request that succeeded, from sending it to the last byte of the catalog. */
   catalogMs?: number;
   /** The same, with the Retry-After waits and attempts before it. */
@@ -95,6 +104,7 @@ export class AgentFleet {
   #forms = new Map<string, string>();
   #listeners: ((r: RunRecord) => void)[] = [];
   #apply: LogNormal | undefined;
+  #facts: LogNormal | undefined;
   #resolveDone: () => void = () => undefined;
 
   private constructor(options: AgentFleetOptions, deps: AgentFleetDeps) {
@@ -108,6 +118,7 @@ export class AgentFleet {
     }
     if (options.keepAliveMs !== undefined && !(options.keepAliveMs >= 0)) throw new RingmasterError('RM_CONFIG_INVALID', `the keep-alive timeout must be 0 or more, not ${options.keepAliveMs}`);
     this.#apply = applyDistribution(options.apply);
+    this.#facts = applyDistribution(options.facts, 'facts');
     this.#o = options;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -207,13 +218,15 @@ export class AgentFleet {
     const record: RunRecord = { agent, certname, run, start, end: start, ok: false, retryAfterWaits: 0, retryAfterWaitMs: 0, connections: 0 };
     const env = 'environment=production';
     try {
-      await this.#exchange(ctx, 'pluginsync', 'GET', pluginsyncPath);
+      const pluginsync = await this.#exchange(ctx, 'pluginsync', 'GET', pluginsyncPath);
+      record.pluginsyncMs = pluginsync.ms;
+      if (this.#facts !== undefined) await this.#work(Math.round(logNormalDraw(this.#facts, this.#random)));
       const catalogStart = this.#clock.now();
       const catalog = await this.#exchange(ctx, 'catalog', 'POST', `/puppet/v3/catalog/${certname}?${env}`, {
         body: catalogForm(this.#form(identity), uuid), contentType: 'application/x-www-form-urlencoded', accept: 'application/vnd.puppet.rich+json, application/json',
       });
       const compiler = catalog.headers['x-sim-compiler'];
-      Object.assign(record, { catalogMs: catalog.ms, catalogTotalMs: this.#clock.now() - catalogStart, ...(typeof compiler === 'string' ? { compiler } : {}) });
+      Object.assign(record, { catalogMs: catalog.ms, catalogTotalMs: this.#clock.now() - catalogStart, toCatalogMs: this.#clock.now() - start, ...(typeof compiler === 'string' ? { compiler } : {}) });
       const applyStart = this.#clock.now();
       const apply = planApply(this.#apply, this.#o.sourcedFiles, this.#random);
       let worked = 0;

@@ -22,10 +22,10 @@ export type ApplyPlan = {
 };
 
 /** The log-normal of the apply time, or undefined when there is no apply; refuses impossible shapes. */
-export function applyDistribution(o: ApplyOptions | undefined): LogNormal | undefined {
+export function applyDistribution(o: ApplyOptions | undefined, what = 'apply'): LogNormal | undefined {
   if (o === undefined || o.meanMs === 0) return undefined;
-  if (!Number.isFinite(o.meanMs) || o.meanMs < 0) throw new RingmasterError('RM_CONFIG_INVALID', `apply mean must be 0 (no apply) or a positive number of milliseconds, not ${o.meanMs}`);
-  return logNormalFromMeanP99(o.meanMs, o.p99Ms, 'apply');
+  if (!Number.isFinite(o.meanMs) || o.meanMs < 0) throw new RingmasterError('RM_CONFIG_INVALID', `${what} mean must be 0 (none) or a positive number of milliseconds, not ${o.meanMs}`);
+  return logNormalFromMeanP99(o.meanMs, o.p99Ms, what);
 }
 
 /**

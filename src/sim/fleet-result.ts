@@ -28,6 +28,8 @@ export type FleetParameters = {
   /** Compilers started warm: only restarts went through the warm-up. */
   startWarm: boolean;
   compilerIdleTimeoutMs: number;
+  /** The agents' fact resolution between pluginsync and catalog; a mean of 0 is none. */
+  facts: { meanMs: number; p99Ms: number };
   /** The agents' apply; a mean of 0 is none. */
   apply: { meanMs: number; p99Ms: number };
   /** file_metadata requests per run; null is 2 or 3 at random. */
@@ -91,6 +93,10 @@ export type FleetResult = {
   catalog: LatencySummary & { histogram: HistogramBucket[] };
   /** The same including Retry-After waits and refused attempts. */
   catalogWithWaits: LatencySummary;
+  /** Pluginsync requests (they borrow a JRuby, so behind an L4 balancer they wait behind compiles too). */
+  pluginsync: LatencySummary;
+  /** From a run's start to its catalog: pluginsync, facts, the catalog, and every wait among them. */
+  toCatalog: LatencySummary;
   /** Time until every agent's first run had finished (the herd of first runs served); null if some never did. */
   herdDrainMs: number | null;
   retryAfter: { waits: number; waitMs: number; runsAffected: number };
@@ -136,6 +142,8 @@ export function buildFleetResult(i: ResultInput): FleetResult {
     connectionsPerRun: { mean: connections.meanMs, max: connections.maxMs },
     catalog: { ...summarise(catalogs), histogram: logHistogram(catalogs) },
     catalogWithWaits: summarise(i.records.flatMap((r) => (r.catalogTotalMs === undefined ? [] : [r.catalogTotalMs]))),
+    pluginsync: summarise(i.records.flatMap((r) => (r.pluginsyncMs === undefined ? [] : [r.pluginsyncMs]))),
+    toCatalog: summarise(i.records.flatMap((r) => (r.toCatalogMs === undefined ? [] : [r.toCatalogMs]))),
     herdDrainMs,
     retryAfter: { waits: waited.reduce((a, r) => a + r.retryAfterWaits, 0), waitMs: waited.reduce((a, r) => a + r.retryAfterWaitMs, 0), runsAffected: waited.length },
     members: i.members.map(({ stats: s, port, speed }) => ({

@@ -55,6 +55,8 @@ export type FleetOptions = {
   startWarm?: boolean;
   /** Compilers' Jetty idle timeout. Default 30 s. */
   compilerIdleTimeoutMs?: number;
+  /** The agents' fact resolution between pluginsync and catalog. Default none. */
+  facts?: ApplyOptions;
   /** The agents' apply between catalog and report. Default none. */
   apply?: ApplyOptions;
   /** file_metadata requests per run during the apply. Default 2 or 3 at random. */
@@ -108,7 +110,7 @@ function parametersOf(o: FleetOptions, frontDoor: string): FleetParameters {
     splayMs: o.splayMs, durationMs: o.durationMs, drainMs: o.drainMs ?? 60_000, seed: o.seed ?? 1, identities: o.identities ?? Math.min(o.agents, maxIdentities),
     maxQueuedRequests: o.maxQueuedRequests ?? 0, maxRetryDelayS: o.maxRetryDelayS ?? 60, maxRetryAfterMs: o.maxRetryAfterMs ?? o.intervalMs,
     warmup: o.warmup ?? noWarmup, startWarm: o.startWarm ?? false, compilerIdleTimeoutMs: o.compilerIdleTimeoutMs ?? 30_000,
-    apply: o.apply ?? { meanMs: 0, p99Ms: 0 }, sourcedFiles: o.sourcedFiles ?? null, keepAliveMs: o.keepAliveMs ?? 4000, speeds: Array.from({ length: o.compilers }, (_, i) => o.speeds?.[i] ?? 1),
+    facts: o.facts ?? { meanMs: 0, p99Ms: 0 }, apply: o.apply ?? { meanMs: 0, p99Ms: 0 }, sourcedFiles: o.sourcedFiles ?? null, keepAliveMs: o.keepAliveMs ?? 4000, speeds: Array.from({ length: o.compilers }, (_, i) => o.speeds?.[i] ?? 1),
     scenario: (o.scenario ?? []).map((s) => ({ atMs: s.atMs, name: s.name })),
   };
 }
@@ -145,7 +147,7 @@ export async function runFleet(options: FleetOptions, deps: { clock?: Clock } = 
     const agents = AgentFleet.start({
       target: door.target, identities: door.identities, agents: o.agents, intervalMs: o.intervalMs, splayMs: o.splayMs, durationMs: o.durationMs,
       maxRetryAfterMs: params.maxRetryAfterMs, requestTimeoutMs: o.requestTimeoutMs, factsBytes: o.factsBytes,
-      apply: o.apply, sourcedFiles: o.sourcedFiles, keepAliveMs: params.keepAliveMs,
+      facts: o.facts, apply: o.apply, sourcedFiles: o.sourcedFiles, keepAliveMs: params.keepAliveMs,
     }, { clock, random: seededRandom(seed) });
     fleet = agents;
     const counts = { ok: 0, failed: 0, retryAfterWaits: 0 };

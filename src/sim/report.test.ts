@@ -11,7 +11,7 @@ const start = Date.UTC(2026, 0, 1);
 const parameters: FleetParameters = {
   frontDoor: 'ringmaster', agents: 3, compilers: 2, slots: 2, compile: { meanMs: 50, p99Ms: 150 }, requestMs: 3, intervalMs: 2000, splayMs: 1000,
   durationMs: 4000, drainMs: 5000, seed: 1, identities: 3, maxQueuedRequests: 0, maxRetryDelayS: 60, maxRetryAfterMs: 2000,
-  warmup: { factor: 4, periodMs: 60_000, shape: 'exponential' }, startWarm: true, compilerIdleTimeoutMs: 30_000, apply: { meanMs: 200, p99Ms: 600 },
+  warmup: { factor: 4, periodMs: 60_000, shape: 'exponential' }, startWarm: true, compilerIdleTimeoutMs: 30_000, facts: { meanMs: 0, p99Ms: 0 }, apply: { meanMs: 200, p99Ms: 600 },
   sourcedFiles: 3, keepAliveMs: 4000, speeds: [1, 2], scenario: [{ atMs: 1500, name: 'restart compiler-2' }],
 };
 

@@ -111,6 +111,8 @@ export function renderFleetReport(r: FleetResult): string {
     ['agents whose first run finished', `${r.runs.agentsWithFirstRun} of ${p.agents}`],
     ['catalog latency mean / p50 / p90 / p99 / max', [r.catalog.meanMs, r.catalog.p50Ms, r.catalog.p90Ms, r.catalog.p99Ms, r.catalog.maxMs].map(formatMs).join(' / ')],
     ['catalog latency with Retry-After waits p50 / p99 / max', [r.catalogWithWaits.p50Ms, r.catalogWithWaits.p99Ms, r.catalogWithWaits.maxMs].map(formatMs).join(' / ')],
+    ['pluginsync latency p50 / p99 / max', [r.pluginsync.p50Ms, r.pluginsync.p99Ms, r.pluginsync.maxMs].map(formatMs).join(' / ')],
+    ['run start to catalog (pluginsync, facts, catalog) p50 / p99 / max', [r.toCatalog.p50Ms, r.toCatalog.p99Ms, r.toCatalog.maxMs].map(formatMs).join(' / ')],
     ['runs that waited for Retry-After', r.retryAfter.runsAffected],
     ['run duration p50 / p99 / max (runs ok)', [r.runDuration.p50Ms, r.runDuration.p99Ms, r.runDuration.maxMs].map(formatMs).join(' / ')],
     ['runs longer than the run interval (next run late)', r.runs.longerThanInterval],

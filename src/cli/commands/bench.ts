@@ -16,7 +16,7 @@ import { formatMs } from '../../sim/report.ts';
 type FleetCliOptions = {
   agents: string; compilers: string; slots: string; compileMean: string; compileP99: string; requestTime: string; interval: string; splay?: string;
   duration: string; drain: string; out: string; seed: string; identities?: string; maxQueuedRequests: string; maxRetryDelay: string;
-  warmupFactor: string; warmupPeriod: string; startWarm?: boolean; idleTimeout: string; applyMean: string; applyP99?: string; sourcedFiles?: string;
+  warmupFactor: string; warmupPeriod: string; startWarm?: boolean; idleTimeout: string; applyMean: string; applyP99?: string; factsMean: string; factsP99?: string; sourcedFiles?: string;
   httpKeepaliveTimeout: string; speeds?: string; restart: string[]; kill: string[]; boot: string;
   plan?: boolean; nodes?: string; compile?: string; utilisation: string; progress: boolean;
 };
@@ -109,16 +109,22 @@ async function fleet(opts: FleetCliOptions): Promise<void> {
   } catch (err) {
     throw isRingmasterError(err) ? usage(err.message) : err;
   }
-  const applyMeanMs = duration('apply-mean', opts.applyMean, true);
-  // A real apply's tail is long (a package upgrade, a slow exec): p99 three times the mean unless given.
-  const apply = { meanMs: applyMeanMs, p99Ms: opts.applyP99 === undefined ? applyMeanMs * 3 : duration('apply-p99', opts.applyP99) };
-  if (apply.meanMs > 0) {
-    try {
-      logNormalFromMeanP99(apply.meanMs, apply.p99Ms, 'apply');
-    } catch (err) {
-      throw isRingmasterError(err) ? usage(err.message) : err;
+  // A real apply's tail is long (a package upgrade, a slow exec), and so is Facter's (a slow
+  // custom fact): p99 three times the mean unless given.
+  const agentStep = (what: 'apply' | 'facts', mean: string, p99: string | undefined): { meanMs: number; p99Ms: number } => {
+    const meanMs = duration(`${what}-mean`, mean, true);
+    const step = { meanMs, p99Ms: p99 === undefined ? meanMs * 3 : duration(`${what}-p99`, p99) };
+    if (meanMs > 0) {
+      try {
+        logNormalFromMeanP99(step.meanMs, step.p99Ms, what);
+      } catch (err) {
+        throw isRingmasterError(err) ? usage(err.message) : err;
+      }
     }
-  }
+    return step;
+  };
+  const apply = agentStep('apply', opts.applyMean, opts.applyP99);
+  const facts = agentStep('facts', opts.factsMean, opts.factsP99);
   const durationMs = duration('duration', opts.duration);
   const bootMs = duration('boot', opts.boot, true);
   const warmupFactor = positive('warmup-factor', opts.warmupFactor);
@@ -141,7 +147,7 @@ async function fleet(opts: FleetCliOptions): Promise<void> {
       maxQueuedRequests: whole('max-queued-requests', opts.maxQueuedRequests, 0), maxRetryDelayS: whole('max-retry-delay', opts.maxRetryDelay, 0),
       warmup: { factor: warmupFactor, periodMs: duration('warmup-period', opts.warmupPeriod, true), shape: 'exponential' },
       startWarm: opts.startWarm === true, compilerIdleTimeoutMs: duration('idle-timeout', opts.idleTimeout, true),
-      apply, keepAliveMs: duration('http-keepalive-timeout', opts.httpKeepaliveTimeout, true),
+      facts, apply, keepAliveMs: duration('http-keepalive-timeout', opts.httpKeepaliveTimeout, true),
       ...(opts.sourcedFiles !== undefined ? { sourcedFiles: whole('sourced-files', opts.sourcedFiles, 0) } : {}),
       ...(opts.speeds !== undefined ? { speeds: opts.speeds.split(',').map((s) => positive('speeds', s)) } : {}),
       scenario: [...scenarioSteps('restart', opts.restart, bootMs, compilers), ...scenarioSteps('kill', opts.kill, bootMs, compilers)],
@@ -179,6 +185,8 @@ export function registerBench(program: Command): void {
     .option('--warmup-period <duration>', 'time for the warm-up to wear off', '60s')
     .option('--start-warm', 'compilers start warm; only --restart ones go through the warm-up')
     .option('--idle-timeout <duration>', "compilers' idle timeout (Jetty idle-timeout-milliseconds; 0: never)", '30s')
+    .option('--facts-mean <duration>', 'mean time agents resolve their facts between pluginsync and the catalog request (0: at once)', '0')
+    .option('--facts-p99 <duration>', '99th percentile of the fact resolution time (log-normal; default 3 × --facts-mean)')
     .option('--apply-mean <duration>', 'mean time agents apply their catalog before the report (0: report at once)', '0')
     .option('--apply-p99 <duration>', '99th percentile of the apply time (log-normal; default 3 × --apply-mean)')
     .option('--sourced-files <n>', 'file_metadata requests per run, spread through the apply (default 2 or 3)')
