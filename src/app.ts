@@ -6,6 +6,8 @@ import { errorMessage, RingmasterError } from './lib/errors.ts';
 import type { Log } from './observability/log.ts';
 import type { Config } from './config/load.ts';
 import { CertificateAuthority, type CaConfig } from './ca/authority.ts';
+import { ExternalCa } from './ca/external.ts';
+import { caFetchOver } from './ca/external-fetch.ts';
 import { createCaApi } from './ca/http-api.ts';
 import { pemBlocks } from './ca/x509.ts';
 import { Listener, type TlsMaterial } from './listener/listener.ts';
@@ -16,6 +18,7 @@ import { RuntimeMembers } from './admin/runtime-members.ts';
 import { startAdmin } from './admin/start.ts';
 import type { AdminServer } from './admin/server.ts';
 import { removeAdminEndpoint, type ReloadStatus } from './runtime-files.ts';
+import { caPoolOf } from './router/router.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
 import { startObservability } from './observability/service.ts';
@@ -23,11 +26,24 @@ import { gcMode, mallocInUse } from './lib/allocator.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
-// (this one or `ringmaster ca revoke`) wrote it. The gateway always runs the file's pools with the
-// run-time member changes (admin API, `<stateDir>/members.json`) laid over them.
+// (this one or `ringmaster ca revoke`) wrote it. With an external CA (`ca.enabled: false`) it gets
+// its certificate and the CRL from that CA's pool instead. The gateway always runs the file's pools
+// with the run-time member changes (admin API, `<stateDir>/members.json`) laid over them.
+
+/** What the listeners trust and present, from the built-in CA or an external one. */
+export type Trust = {
+  readonly caBundlePem: string;
+  readonly crlPem: string;
+  readonly crlNextUpdate: Date | undefined;
+  readonly serverCert: { certPem: string; keyPem: string };
+  isRevoked(serial: bigint): boolean;
+  onChange(fn: () => void): () => void;
+};
 
 export type App = {
-  ca: CertificateAuthority;
+  /** The built-in CA; reading it with an external CA throws RM_CA_EXTERNAL. */
+  readonly ca: CertificateAuthority;
+  readonly trust: Trust;
   listeners: Listener[];
   gateway: Gateway;
   created: boolean;
@@ -46,37 +62,72 @@ export type App = {
 const reloadable = new Set(['pools', 'routes', 'defaultRoutes', 'shutdown', 'configFile']);
 
 export function gatewayConfigOf(config: Config): GatewayConfig {
-  return { pools: config.pools, routes: config.routes, defaultRoutes: config.defaultRoutes };
+  return { pools: config.pools, routes: config.routes, defaultRoutes: config.defaultRoutes, caPool: caPoolOf(config) };
 }
 
+/** The built-in CA's settings; with an external CA (`ca.enabled: false`) there is none: RM_CA_EXTERNAL. */
 export function caConfigOf(config: Config): CaConfig {
+  if (!config.ca.enabled) throw new RingmasterError('RM_CA_EXTERNAL', 'the CA is external (ca.enabled: false): manage certificates on it (e.g. puppetserver ca), not with ringmaster');
   return { ...config.ca, stateDir: config.stateDir, serverCertname: config.server.certname };
 }
 
 /** `reload`: the serve process's reload (re-read the file, App.reload, record the outcome), for POST /admin/v1/reload. */
 export async function startApp(config: Config, deps: { clock: Clock; log: Log; random?: Random; reload?: () => Promise<ReloadStatus> }): Promise<App> {
   const { log, clock } = deps;
-  if (!config.ca.enabled) throw new RingmasterError('RM_CONFIG_INVALID', 'ca.enabled: false needs an external CA, which is not supported yet');
-  const { ca, created } = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
-  await ca.renewCrlIfDue();
-  const serverCert = await ca.ensureServerCert(config.server.certname, config.server.dnsAltNames);
+  let ca: CertificateAuthority | undefined;
+  let outside: { ca: ExternalCa; close: () => Promise<void> } | undefined;
+  let created = false;
+  let trust: Trust;
+  const external = config.ca.external;
+  if (config.ca.enabled || !external) {
+    const opened = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
+    ca = opened.ca;
+    created = opened.created;
+    await ca.renewCrlIfDue();
+    const serverCert = await ca.ensureServerCert(config.server.certname, config.server.dnsAltNames);
+    const internal = ca;
+    trust = {
+      get caBundlePem() { return internal.caBundlePem; },
+      get crlPem() { return internal.crlPem; },
+      get crlNextUpdate() { return internal.crlNextUpdate; },
+      serverCert,
+      isRevoked: (s) => internal.isRevoked(s),
+      onChange: (fn) => internal.onChange(fn),
+    };
+  } else {
+    const fetch = caFetchOver(config.pools[external.pool]!, external.caFile);
+    try {
+      outside = {
+        ca: await ExternalCa.open(
+          { caFile: external.caFile, crlRefreshMs: external.crlRefresh, waitForCertMs: external.waitForCert, certname: config.server.certname, dnsAltNames: config.server.dnsAltNames, keyLength: config.ca.keyLength, stateDir: config.stateDir },
+          { clock, log: log.child({ component: 'ca' }), fetch: fetch.fetch },
+        ),
+        close: fetch.close,
+      };
+    } catch (err) {
+      await fetch.close();
+      throw err;
+    }
+    trust = outside.ca;
+  }
   const material = (): TlsMaterial => ({
-    key: serverCert.keyPem,
-    cert: `${serverCert.certPem.trim()}\n${ca.caBundlePem}`,
-    ca: pemBlocks(ca.caBundlePem, 'CERTIFICATE'),
-    crl: pemBlocks(ca.crlPem, 'X509 CRL'),
+    key: trust.serverCert.keyPem,
+    cert: `${trust.serverCert.certPem.trim()}\n${trust.caBundlePem}`,
+    ca: pemBlocks(trust.caBundlePem, 'CERTIFICATE'),
+    crl: pemBlocks(trust.crlPem, 'X509 CRL'),
   });
+  const serverCert = trust.serverCert;
 
   const upstreamTls = (p: PoolConfig): UpstreamTls => ({
     verify: p.upstreamTls.verify,
-    ca: p.upstreamTls.ca ? pemBlocks(readFileSync(p.upstreamTls.ca, 'utf8'), 'CERTIFICATE') : pemBlocks(ca.caBundlePem, 'CERTIFICATE'),
+    ca: p.upstreamTls.ca ? pemBlocks(readFileSync(p.upstreamTls.ca, 'utf8'), 'CERTIFICATE') : pemBlocks(trust.caBundlePem, 'CERTIFICATE'),
     serverName: p.upstreamTls.serverName,
     client: p.upstreamTls.clientCert ? { cert: serverCert.certPem, key: serverCert.keyPem } : undefined,
   });
   const members = await RuntimeMembers.open(config.stateDir, log.child({ component: 'admin' }));
   const reports = await openReports(config, { clock, log: log.child({ component: 'reports' }) });
   const gateway = new Gateway(members.effective(gatewayConfigOf(config)), {
-    clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: createCaApi(ca) }, upstreamTls,
+    clock, random: deps.random ?? systemRandom, log: log.child({ component: 'gateway' }), services: { ca: ca && createCaApi(ca) }, upstreamTls,
     reports: reports && { forward: config.reports.forward, capture: (r) => reports.capture.capture(r), noteCatalog: (c, m, t) => reports.capture.noteCatalog(c, m, t) },
   });
   gateway.start();
@@ -89,7 +140,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   const listeners = config.listeners.map(
     (l) => new Listener({
       name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout,
-      maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => ca.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
+      maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => trust.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
       observer: observability.observer,
     }),
   );
@@ -97,15 +148,15 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   // Before the agents' listeners, so that once "listening" is logged the admin port is known too.
   const admin: AdminServer | undefined = config.admin.enabled
     ? await startAdmin({
-      config, tls: material(), isRevoked: (s) => ca.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }),
+      config, tls: material(), isRevoked: (s) => trust.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }),
       runtime: { ca, config: () => current, listeners: () => listeners, reload: deps.reload, startedAt: clock.now() },
       metrics: () => observability.scrape(),
     })
     : undefined;
-  ca.onChange(() => {
+  trust.onChange(() => {
     admin?.updateTls(material());
     for (const l of listeners) l.updateTls(material());
-    log.info({ nextUpdate: ca.crlNextUpdate?.toISOString() }, 'CRL reloaded into the listeners');
+    log.info({ nextUpdate: trust.crlNextUpdate?.toISOString() }, 'CRL reloaded into the listeners');
   });
   try {
     for (const l of listeners) {
@@ -115,47 +166,58 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   } catch (err) {
     // A failed start must not leave the admin API holding the process open.
     if (admin) await admin.close(0);
+    await outside?.close();
     await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
     throw err;
   }
 
   // After the listeners: SRV answers for this instance name the port its first listener got.
-  const dns = await startDnsForApp(config, { clock, log: log.child({ component: 'dns' }), gateway, caBundlePem: ca.caBundlePem, listenerPort: listeners[0]?.address().port }).catch(async (err: unknown) => {
+  const dns = await startDnsForApp(config, { clock, log: log.child({ component: 'dns' }), gateway, caBundlePem: trust.caBundlePem, listenerPort: listeners[0]?.address().port }).catch(async (err: unknown) => {
     await Promise.all(listeners.map((l) => l.close(0)));
     if (admin) await admin.close(0);
     await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
     await gateway.stop();
+    await outside?.close();
     throw err;
   });
   started.dns = dns;
 
   // A revocation by the CLI lands in ca_crl.pem; notice it at once (watch) or within a second (poll).
+  // An external CA's CRL is fetched from its pool instead.
   let watcher: FSWatcher | undefined;
-  const refresh = () => {
-    ca.refresh().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'cannot reload the CRL; keeping the previous one'));
-  };
-  try {
-    watcher = watch(config.ca.dir, { persistent: false }, (_event, file) => {
-      if (file === 'ca_crl.pem') refresh();
-    });
-  } catch (err) {
-    log.warn({ err: errorMessage(err) }, 'cannot watch the CA directory; relying on polling');
-  }
   let pollTimer: TimerHandle | undefined;
-  const poll = () => {
-    refresh();
-    pollTimer = clock.setTimeout(poll, 1000);
-  };
-  pollTimer = clock.setTimeout(poll, 1000);
   let crlTimer: TimerHandle | undefined;
-  const renewCrl = () => {
-    ca.renewCrlIfDue().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'CRL renewal failed; will retry'));
+  if (ca) {
+    const internal = ca;
+    const refresh = () => {
+      internal.refresh().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'cannot reload the CRL; keeping the previous one'));
+    };
+    try {
+      watcher = watch(config.ca.dir, { persistent: false }, (_event, file) => {
+        if (file === 'ca_crl.pem') refresh();
+      });
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'cannot watch the CA directory; relying on polling');
+    }
+    const poll = () => {
+      refresh();
+      pollTimer = clock.setTimeout(poll, 1000);
+    };
+    pollTimer = clock.setTimeout(poll, 1000);
+    const renewCrl = () => {
+      internal.renewCrlIfDue().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'CRL renewal failed; will retry'));
+      crlTimer = clock.setTimeout(renewCrl, config.ca.crl.checkInterval);
+    };
     crlTimer = clock.setTimeout(renewCrl, config.ca.crl.checkInterval);
-  };
-  crlTimer = clock.setTimeout(renewCrl, config.ca.crl.checkInterval);
+  }
+  outside?.ca.start();
 
   return {
-    ca,
+    get ca(): CertificateAuthority {
+      if (!ca) throw new RingmasterError('RM_CA_EXTERNAL', 'the CA is external (ca.enabled: false); ringmaster runs no CA of its own');
+      return ca;
+    },
+    trust,
     listeners,
     gateway,
     created,
@@ -178,6 +240,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
       watcher?.close();
       pollTimer?.cancel();
       crlTimer?.cancel();
+      outside?.ca.stop();
       if (admin) {
         await admin.close(Math.min(deadlineMs, 2000));
         await removeAdminEndpoint(config.stateDir, process.pid).catch(() => undefined);
@@ -187,6 +250,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
       await reports?.close();
       await dns?.close();
       await gateway.stop();
+      await outside?.close();
       await members.settled();
     },
   };

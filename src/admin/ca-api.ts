@@ -35,7 +35,7 @@ export function createCaAdminApi(deps: CaApiDeps): (call: AdminCall) => Promise<
     const [, , , collection, name, action, ...extra] = call.segments;
     if (extra.length > 0 || call.segments.includes('')) throw notFound(call);
     const ca = deps.ca;
-    if (!ca) throw new RingmasterError('RM_ADMIN_UNAVAILABLE', 'the CA is not available in this process');
+    if (!ca) throw new RingmasterError('RM_CA_EXTERNAL', 'the CA is external (ca.enabled: false): manage certificates on it');
     const now = deps.clock.now();
     const view = (s: CertStatus) => certView(s, now);
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../lib/clock.ts';
 import type { Config } from '../config/load.ts';
-import { defaultRouteConfigs } from '../router/router.ts';
+import { caPoolOf, defaultRoutesFor } from '../router/router.ts';
 import type { RouteConfig } from '../router/route.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { AdminAnswer, AdminCall, AdminMemberView, AdminPoolView } from './api.ts';
@@ -37,7 +37,7 @@ export function createStateApi(deps: StateApiDeps): (call: AdminCall) => Promise
   const routes = () => {
     const config = deps.config();
     const own = config.routes.map((r, i) => routeView(r, i, 'config'));
-    const defaults = config.defaultRoutes ? defaultRouteConfigs.map((r, i) => routeView(r, own.length + i, 'default')) : [];
+    const defaults = config.defaultRoutes ? defaultRoutesFor(caPoolOf(config)).map((r, i) => routeView(r, own.length + i, 'default')) : [];
     return [...own, ...defaults];
   };
   const pools = () => [...deps.pools().values()].map((p) => poolState(deps.poolView(p), deps.clock.now()));

@@ -40,12 +40,36 @@ export class SslDir {
     }
   }
 
+  /** A key kept before its certificate exists (a request waiting at an external CA). */
+  async readKey(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.keyPath(name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async writeKey(name: string, keyPem: string): Promise<void> {
+    await ensureDirectory(join(this.dir, 'private_keys'), 0o750);
+    await writeFileAtomic(this.keyPath(name), keyPem, { mode: 0o640 });
+  }
+
   async write(name: string, certPem: string, keyPem: string): Promise<void> {
     await ensureDirectory(join(this.dir, 'certs'));
     await ensureDirectory(join(this.dir, 'private_keys'), 0o750);
     // The key first: a certificate on disk always has its key beside it.
     await writeFileAtomic(this.keyPath(name), keyPem, { mode: 0o640 });
     await writeFileAtomic(this.certPath(name), certPem);
+  }
+
+  async readCrl(): Promise<string | undefined> {
+    try {
+      return await readFile(this.crlPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async publishCa(caBundlePem: string, crlPem: string): Promise<void> {

@@ -296,6 +296,7 @@ async function verifySigned(pem: string, spki: Uint8Array): Promise<boolean> {
 
 export const verifyCsrSignature = (csr: ParsedCsr): Promise<boolean> => verifySigned(csr.pem, csr.publicKeySpki);
 export const verifyCrlSignature = (crl: ParsedCrl, issuer: ParsedCert): Promise<boolean> => verifySigned(crl.pem, issuer.publicKeySpki);
+export const verifyCertSignature = (cert: ParsedCert, issuer: ParsedCert): Promise<boolean> => verifySigned(cert.pem, issuer.publicKeySpki);
 
 const generate = promisify(nodeGenerateKeyPair);
 

@@ -35,6 +35,24 @@ test('every problem is reported at once, each with its path', () => {
   }
 });
 
+test('an external CA: needs ca.enabled false and a configured pool; its caFile is relative to the file', () => {
+  const problems = (input: unknown): string[] => {
+    try {
+      resolveConfig(input);
+      return [];
+    } catch (err) {
+      assert.ok(isRingmasterError(err, 'RM_CONFIG_INVALID'));
+      return ((err.details?.problems ?? []) as { path: string; message: string }[]).map((p) => `${p.path}: ${p.message}`);
+    }
+  };
+  assert.deepEqual(problems({ ca: { enabled: false } }), ['ca.external: ca.enabled: false needs ca.external (the pool of the external CA and its certificate file)']);
+  assert.deepEqual(problems({ ca: { enabled: false, external: { pool: 'puppetca', caFile: 'ca.pem' } } }), ['ca.external.pool: no pool named puppetca']);
+  assert.deepEqual(problems({ ca: { external: { pool: 'ca', caFile: 'ca.pem' } }, pools: { ca: { members: [] } } }), ['ca.external: ca.external is only used with ca.enabled: false']);
+  const c = resolveConfig({ ca: { enabled: false, external: { pool: 'ca', caFile: 'ssl/ca.pem' } }, pools: { ca: { members: [{ name: 'ca1', url: 'https://puppet-ca:8140' }] } } }, { configFile: '/etc/rm/rm.yaml', cwd: '/' });
+  assert.equal(c.ca.external?.caFile, '/etc/rm/ssl/ca.pem');
+  assert.equal(c.ca.external?.crlRefresh, 5 * 60_000);
+});
+
 test('a file that is not YAML is refused with RM_CONFIG_UNREADABLE and its position', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rm-config-'));
   const file = join(dir, 'bad.yaml');

@@ -54,7 +54,11 @@ export function resolveConfig(input: unknown, options: LoadOptions = {}): Config
     stateDir,
     configFile: options.configFile ? resolve(cwd, options.configFile) : undefined,
     server: { certname, dnsAltNames },
-    ca: { ...parsed.ca, dir: parsed.ca.dir ? resolve(base, parsed.ca.dir) : join(stateDir, 'ca') },
+    ca: {
+      ...parsed.ca,
+      dir: parsed.ca.dir ? resolve(base, parsed.ca.dir) : join(stateDir, 'ca'),
+      ...(parsed.ca.external ? { external: { ...parsed.ca.external, caFile: resolve(base, parsed.ca.external.caFile) } } : {}),
+    },
     accessLog: { ...parsed.accessLog, destination: parsed.accessLog.destination === 'stdout' ? 'stdout' : resolve(base, parsed.accessLog.destination) },
     pools: Object.fromEntries(
       Object.entries(parsed.pools).map(([name, p]) => [name, p.upstreamTls.ca ? { ...p, upstreamTls: { ...p.upstreamTls, ca: resolve(base, p.upstreamTls.ca) } } : p]),

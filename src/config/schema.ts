@@ -61,8 +61,16 @@ const autosign = z.strictObject({
   tokens: z.boolean().default(true).describe('Sign CSRs whose challengePassword is a valid one-time token (`ringmaster ca token create`).'),
 });
 
+const externalCa = z.strictObject({
+  pool: z.string().min(1).describe('The pool whose members are the external CA (a puppetserver or OpenVox server with its CA on). The default routes send `/puppet-ca/` there, and ringmaster gets its own certificate and the CRL from it.'),
+  caFile: z.string().min(1).describe("PEM file with the external CA's certificate(s) (puppet's `ssl/certs/ca.pem`). Agents' and members' certificates are verified against it; it is never fetched over the network."),
+  crlRefresh: duration('crlRefresh').prefault('5m').describe('How often the CRL is fetched from the CA pool (`/puppet-ca/v1/certificate_revocation_list/ca`). A CRL is taken only when it verifies against `caFile` and is not older than the one in use; revocations reach open connections with it.'),
+  waitForCert: duration('waitForCert').prefault('2m').describe("At the first start, how long to wait for the external CA to sign ringmaster's own certificate request (autosign, or `puppetserver ca sign`). The key, certificate and CRL are kept in `<stateDir>/ssl/`, where certificates from a `puppet ssl bootstrap` may also be put."),
+});
+
 const ca = z.strictObject({
-  enabled: z.boolean().default(true).describe('Run the built-in certificate authority.'),
+  enabled: z.boolean().default(true).describe('Run the built-in certificate authority. `false` needs `external`.'),
+  external: externalCa.optional().describe('An external CA instead of the built-in one (`enabled: false`): `/puppet-ca/` goes to its pool, and the CA commands, admin CA endpoints and `compiler config` refuse with RM_CA_EXTERNAL.'),
   dir: z.string().optional().describe('CA directory in the puppetserver layout. Default: `<stateDir>/ca`.'),
   name: z.string().optional().describe('Subject CN of a new CA. Default: `Puppet CA: <server.certname>`.'),
   keyLength: z.number().int().min(2048).max(16384).default(4096).describe('RSA key size for a new CA and for keys ringmaster generates.'),
@@ -417,6 +425,9 @@ export const configSchema = z
     });
     if (typeof c.reports.forward === 'object' && !(c.reports.forward.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['reports', 'forward', 'pool'], message: `no pool named ${c.reports.forward.pool}` });
     for (const p of dnsZoneProblems(c.dns.zones, new Set(Object.keys(c.pools)))) ctx.addIssue({ code: 'custom', path: ['dns', ...p.path], message: p.message });
+    if (!c.ca.enabled && c.ca.external === undefined) ctx.addIssue({ code: 'custom', path: ['ca', 'external'], message: 'ca.enabled: false needs ca.external (the pool of the external CA and its certificate file)' });
+    if (c.ca.enabled && c.ca.external !== undefined) ctx.addIssue({ code: 'custom', path: ['ca', 'external'], message: 'ca.external is only used with ca.enabled: false' });
+    if (c.ca.external && !(c.ca.external.pool in c.pools)) ctx.addIssue({ code: 'custom', path: ['ca', 'external', 'pool'], message: `no pool named ${c.ca.external.pool}` });
     if (c.dns.enabled && c.dns.zones.length === 0) ctx.addIssue({ code: 'custom', path: ['dns', 'zones'], message: 'the DNS responder (dns.enabled) needs at least one zone' });
   });
 

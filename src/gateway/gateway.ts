@@ -17,7 +17,8 @@ import { jrubyCount, jrubyMetricsPath } from './jruby-metrics.ts';
 // services. A reload swaps the route table and updates the pools in place; requests in flight
 // hold their own references and finish on what they started with.
 
-export type Services = { ca: (req: ServiceRequest) => Promise<ServiceResponse> };
+/** The built-in services; `ca` is absent when the CA is external (`ca.enabled: false`). */
+export type Services = { ca?: ((req: ServiceRequest) => Promise<ServiceResponse>) | undefined };
 export type GatewayDeps = { clock: Clock; random: Random; log: Log; services: Services; upstreamTls: (p: PoolConfig) => UpstreamTls; reports?: ReportSink | undefined };
 
 /** Where reports go (src/reports/capture.ts): `capture` and `noteCatalog` only queue or note. */
@@ -128,7 +129,11 @@ export class Gateway {
     const reportOf = reports && req.method === 'PUT' ? reportPath.exec(req.path)?.[1] : undefined;
     if (reports && reportOf !== undefined && reports.forward === 'none') return this.#answerReport(req, reportOf, reports);
     if (route.target.kind === 'service') {
-      if (route.target.service === 'ca') return this.#deps.services.ca(req);
+      if (route.target.service === 'ca') {
+        const ca = this.#deps.services.ca;
+        if (!ca) throw new RingmasterError('RM_CA_EXTERNAL', `the CA is external (ca.enabled: false); route ${route.name} sends to the built-in CA, which is not running`);
+        return ca(req);
+      }
       return statusSimple(req, () => (this.state() === 'running' ? 'running' : 'stopping'));
     }
     const poolName = reports && reportOf !== undefined && typeof reports.forward === 'object' ? reports.forward.pool : match.pool ?? route.target.pool;

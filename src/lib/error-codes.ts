@@ -12,6 +12,9 @@ export const errorCodes = {
   RM_CA_DIR_EXISTS: { status: 409, summary: 'A CA already exists where setup or import was asked to create one.' },
   RM_CA_NOT_INITIALISED: { status: 500, summary: 'No CA exists yet in the state directory (run `ringmaster ca setup` or `serve`).' },
   RM_CA_LOCK_TIMEOUT: { status: 503, summary: 'Another process held the CA directory lock for too long.' },
+  RM_CA_EXTERNAL: { status: 409, summary: 'The CA is external (`ca.enabled: false`): certificates are managed on it, not through ringmaster.' },
+  RM_CA_EXTERNAL_UNAVAILABLE: { status: 503, summary: "At start-up the external CA could not be reached, gave no CRL, or did not sign ringmaster's own request within `ca.external.waitForCert`." },
+  RM_CA_EXTERNAL_INVALID: { status: 502, summary: 'The external CA answered with a certificate or CRL that does not verify against `ca.external.caFile`.' },
   RM_CA_IMPORT_INVALID: { status: 400, summary: 'The directory given to `ca import` is not a usable puppetserver CA.' },
 
   // certificate requests

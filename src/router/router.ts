@@ -28,13 +28,24 @@ export const defaultRouteConfigs: RouteConfig[] = [
   },
 ];
 
+/** The default routes; with an external CA (`caPool`), `/puppet-ca/` goes to its pool instead of the built-in CA. */
+export function defaultRoutesFor(caPool: string | undefined): RouteConfig[] {
+  if (caPool === undefined) return defaultRouteConfigs;
+  return defaultRouteConfigs.map((r) => (r.name === 'ca' ? { ...r, to: { pool: caPool } } : r));
+}
+
+/** Where the CA's default route goes: undefined for the built-in CA, else the external CA's pool. */
+export function caPoolOf(config: Pick<ParsedConfig, 'ca'>): string | undefined {
+  return config.ca.enabled ? undefined : config.ca.external?.pool;
+}
+
 export type RouteResult = { route: Route; pool: string | undefined };
 
 export class Router {
   readonly routes: readonly Route[];
 
-  constructor(config: Pick<ParsedConfig, 'routes' | 'defaultRoutes'>) {
-    const configs = [...config.routes, ...(config.defaultRoutes ? defaultRouteConfigs : [])];
+  constructor(config: Pick<ParsedConfig, 'routes' | 'defaultRoutes'> & { caPool?: string | undefined }) {
+    const configs = [...config.routes, ...(config.defaultRoutes ? defaultRoutesFor(config.caPool) : [])];
     this.routes = configs.map((c, i) => compileRoute(c, i));
   }
 
