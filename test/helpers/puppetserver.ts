@@ -1,10 +1,11 @@
 // Starts a real Puppet Server (Debian's 7.9.5 jar) as a certificate authority in a private config
 // tree, for the benchmark and for tests that need files only Puppet's own tools produce.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { renderAuthConf } from '../../src/compiler/auth-conf.ts';
 import { packagedServices, javaArgs, writeBaseTree } from '../../src/compiler/local-server.ts';
 import { makeTempDir, pollUntil, StopPolling, puppetserverCaCli, writeCaCliConf, type RunResult } from './puppet.ts';
 
@@ -45,6 +46,22 @@ export type PuppetserverOptions = {
   keylength?: number;
   heap?: string;
   startTimeoutMs?: number;
+  /**
+   * ca.conf `allow-subject-alt-names: true`: the CA signs (and autosigns) CSRs that ask for DNS
+   * alt names, such as a front door's own request for `localhost`. Off by default, as packaged:
+   * then such a CSR is refused at submission (400, "which are disallowed"), autosign or not.
+   */
+  allowSubjectAltNames?: boolean;
+  /**
+   * auth.conf `allow-header-cert-info: true` (external TLS termination): every request's identity
+   * comes from X-Client-Verify, X-Client-DN and X-Client-Cert, never from the TLS peer, so a
+   * request forwarded by a gateway is authorised as the agent it names. Without those headers a
+   * request is unauthenticated, even over mutual TLS: `puppetserver ca` in API mode is refused
+   * (`caAdminRequest` is how a test administers such a server's CA).
+   */
+  headerCertInfo?: boolean;
+  /** site.pp of a production environment in the server's own code dir; unset: no environment. */
+  manifest?: string;
 };
 
 export type Puppetserver = {
@@ -66,6 +83,11 @@ async function writeConfigTree(root: string, port: number, o: Required<Pick<Pupp
   const servicesd = join(root, 'services.d');
   await writeBaseTree(root, join(root, 'code'));
   await mkdir(join(root, 'code'), { recursive: true });
+  if (o.manifest !== undefined) {
+    const manifests = join(root, 'code', 'environments', 'production', 'manifests');
+    await mkdir(manifests, { recursive: true });
+    await writeFile(join(manifests, 'site.pp'), o.manifest);
+  }
   for (const f of await readdir(packagedServices)) await copyFile(join(packagedServices, f), join(servicesd, f));
   await writeFile(
     join(confd, 'webserver.conf'),
@@ -84,6 +106,12 @@ async function writeConfigTree(root: string, port: number, o: Required<Pick<Pupp
     '',
   ];
   await writeFile(join(root, 'confdir', 'puppet.conf'), conf.join('\n'));
+  // Both replace the packaged files copied into this server's own conf.d; /etc stays untouched.
+  if (o.allowSubjectAltNames) {
+    await writeFile(join(confd, 'ca.conf'), 'certificate-authority: {\n    allow-subject-alt-names: true\n}\n');
+  }
+  // The packaged rules (the same ones `ringmaster compiler config` writes) with the header flag.
+  if (o.headerCertInfo) await writeFile(join(confd, 'auth.conf'), renderAuthConf());
 }
 
 /**
@@ -154,6 +182,63 @@ export async function startPuppetserver(opts: PuppetserverOptions = {}): Promise
     stop,
     cleanup,
   };
+}
+
+/**
+ * A CA API request to a server started with `headerCertInfo`, made as its own CA CLI would be
+ * authorised: in header mode puppetserver ignores the TLS peer (so `puppetserver ca` is refused
+ * with 403) and takes the identity from X-Client-*. The rules for certificate_status(es), clean and
+ * the CRL update want the `pp_cli_auth` extension, which the server's own host certificate carries
+ * (the CA puts it there at first start), so that certificate is sent in X-Client-Cert; a DN alone
+ * gets 403. The Host header names `localhost` like the SNI, or Jetty answers 400.
+ */
+export async function caAdminRequest(
+  ps: Pick<Puppetserver, 'port' | 'ssldir' | 'certname'>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: string }> {
+  const ca = await readFile(join(ps.ssldir, 'certs', 'ca.pem'), 'utf8');
+  const hostCert = await readFile(join(ps.ssldir, 'certs', `${ps.certname}.pem`), 'utf8');
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: ps.port,
+        servername: 'localhost',
+        method,
+        path,
+        ca,
+        agent: false,
+        timeout: 10_000,
+        headers: {
+          Host: `localhost:${ps.port}`,
+          Accept: 'application/json',
+          'X-Client-Verify': 'SUCCESS',
+          'X-Client-DN': `CN=${ps.certname}`,
+          // One URI-encoded PEM (spaces %20, newlines %0A), as a TLS-terminating proxy sends it.
+          'X-Client-Cert': encodeURIComponent(hostCert),
+          ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Revokes `certname` on a `headerCertInfo` server's CA (204 when done); throws otherwise. */
+export async function revokeOnServer(ps: Pick<Puppetserver, 'port' | 'ssldir' | 'certname'>, certname: string): Promise<void> {
+  const r = await caAdminRequest(ps, 'PUT', `/puppet-ca/v1/certificate_status/${encodeURIComponent(certname)}`, { desired_state: 'revoked' });
+  if (r.status !== 204) throw new Error(`revoking ${certname} on puppetserver: ${r.status} ${r.body}`);
 }
 
 export type OfflineCa = {
