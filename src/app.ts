@@ -5,9 +5,8 @@ import { systemRandom, type Random } from './lib/random.ts';
 import { errorMessage, RingmasterError } from './lib/errors.ts';
 import type { Log } from './observability/log.ts';
 import type { Config } from './config/load.ts';
-import { CertificateAuthority, type CaConfig } from './ca/authority.ts';
-import { ExternalCa } from './ca/external.ts';
-import { caFetchOver } from './ca/external-fetch.ts';
+import type { CertificateAuthority, CaConfig } from './ca/authority.ts';
+import { openTrust, type Trust } from './ca/trust.ts';
 import { createCaApi } from './ca/http-api.ts';
 import { pemBlocks } from './ca/x509.ts';
 import { Listener, type TlsMaterial } from './listener/listener.ts';
@@ -29,16 +28,6 @@ import { gcMode, mallocInUse } from './lib/allocator.ts';
 // (this one or `ringmaster ca revoke`) wrote it. With an external CA (`ca.enabled: false`) it gets
 // its certificate and the CRL from that CA's pool instead. The gateway always runs the file's pools
 // with the run-time member changes (admin API, `<stateDir>/members.json`) laid over them.
-
-/** What the listeners trust and present, from the built-in CA or an external one. */
-export type Trust = {
-  readonly caBundlePem: string;
-  readonly crlPem: string;
-  readonly crlNextUpdate: Date | undefined;
-  readonly serverCert: { certPem: string; keyPem: string };
-  isRevoked(serial: bigint): boolean;
-  onChange(fn: () => void): () => void;
-};
 
 export type App = {
   /** The built-in CA; reading it with an external CA throws RM_CA_EXTERNAL. */
@@ -74,42 +63,11 @@ export function caConfigOf(config: Config): CaConfig {
 /** `reload`: the serve process's reload (re-read the file, App.reload, record the outcome), for POST /admin/v1/reload. */
 export async function startApp(config: Config, deps: { clock: Clock; log: Log; random?: Random; reload?: () => Promise<ReloadStatus> }): Promise<App> {
   const { log, clock } = deps;
-  let ca: CertificateAuthority | undefined;
-  let outside: { ca: ExternalCa; close: () => Promise<void> } | undefined;
-  let created = false;
-  let trust: Trust;
-  const external = config.ca.external;
-  if (config.ca.enabled || !external) {
-    const opened = await CertificateAuthority.openOrCreate(caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
-    ca = opened.ca;
-    created = opened.created;
-    await ca.renewCrlIfDue();
-    const serverCert = await ca.ensureServerCert(config.server.certname, config.server.dnsAltNames);
-    const internal = ca;
-    trust = {
-      get caBundlePem() { return internal.caBundlePem; },
-      get crlPem() { return internal.crlPem; },
-      get crlNextUpdate() { return internal.crlNextUpdate; },
-      serverCert,
-      isRevoked: (s) => internal.isRevoked(s),
-      onChange: (fn) => internal.onChange(fn),
-    };
-  } else {
-    const fetch = caFetchOver(config.pools[external.pool]!, external.caFile);
-    try {
-      outside = {
-        ca: await ExternalCa.open(
-          { caFile: external.caFile, crlRefreshMs: external.crlRefresh, waitForCertMs: external.waitForCert, certname: config.server.certname, dnsAltNames: config.server.dnsAltNames, keyLength: config.ca.keyLength, stateDir: config.stateDir },
-          { clock, log: log.child({ component: 'ca' }), fetch: fetch.fetch },
-        ),
-        close: fetch.close,
-      };
-    } catch (err) {
-      await fetch.close();
-      throw err;
-    }
-    trust = outside.ca;
-  }
+  const opened = await openTrust(config, () => caConfigOf(config), { clock, log: log.child({ component: 'ca' }) });
+  const { trust } = opened;
+  const ca = opened.kind === 'internal' ? opened.ca : undefined;
+  const created = opened.kind === 'internal' && opened.created;
+  const outside = opened.kind === 'external' ? opened : undefined;
   const material = (): TlsMaterial => ({
     key: trust.serverCert.keyPem,
     cert: `${trust.serverCert.certPem.trim()}\n${trust.caBundlePem}`,

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { errorMessage, RingmasterError } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
@@ -49,7 +50,7 @@ export class ExternalCa {
   private constructor(settings: ExternalCaSettings, deps: { clock: Clock; log: Log; fetch: CaFetch }, cas: ParsedCert[], caBundlePem: string, serverCert: { certPem: string; keyPem: string }, crl: { pem: string; crls: ParsedCrl[] }) {
     this.#settings = settings;
     this.#deps = deps;
-    this.#ssl = new SslDir(`${settings.stateDir}/ssl`);
+    this.#ssl = new SslDir(join(settings.stateDir, 'ssl'));
     this.#cas = cas;
     this.caBundlePem = caBundlePem;
     this.serverCert = serverCert;
@@ -66,7 +67,7 @@ export class ExternalCa {
    */
   static async open(settings: ExternalCaSettings, deps: { clock: Clock; log: Log; fetch: CaFetch }): Promise<ExternalCa> {
     const { caBundlePem, cas } = await readCaFile(settings.caFile);
-    const ssl = new SslDir(`${settings.stateDir}/ssl`);
+    const ssl = new SslDir(join(settings.stateDir, 'ssl'));
     const serverCert = await ensureCertificate(settings, deps, ssl, cas);
     const crl = await initialCrl(deps, ssl, cas);
     await ssl.publishCa(caBundlePem, crl.pem);

@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: the one schema of the configuration file, with the description of every
+// setting that docs/configuration.md is generated from; split up, the reference would be scattered.
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
