@@ -36,8 +36,11 @@ const certname = pathParam('certname', 'The certname.');
 const reportId = pathParam('id', 'Report id.');
 const pageParams = [query('limit', 'Page size (default 50, at most 1000).', int), query('cursor', '`next` of the previous page.')];
 const statusParam = query('status', 'changed, unchanged or failed.', { type: 'string', enum: ['changed', 'unchanged', 'failed'] });
+/** Every CA endpoint answers 409 RM_CA_EXTERNAL when the CA is external (`ca.enabled: false`). */
+const external = 'the CA is external (RM_CA_EXTERNAL)';
+const caExternal: Operation['responses'] = { '409': error('The CA is external (RM_CA_EXTERNAL).') };
 const certAction = (action: string, summary: string, answer: Schema, extra: Partial<Operation> = {}, errors: Operation['responses'] = {}) =>
-  op({ summary, operationId: `${action}Certificate`, tags: ['ca'], parameters: [certname], responses: { '200': ok(answer), ...notFound, ...errors }, ...extra });
+  op({ summary, operationId: `${action}Certificate`, tags: ['ca'], parameters: [certname], responses: { '200': ok(answer), ...notFound, ...caExternal, ...errors }, ...extra });
 
 const paths: Record<string, Record<string, Operation>> = {
   '/admin/v1/openapi.json': {
@@ -133,7 +136,7 @@ const paths: Record<string, Record<string, Operation>> = {
     }),
   },
   '/admin/v1/ca': {
-    get: op({ summary: 'The CA: its expiry, the CRL, and counts.', operationId: 'getCa', tags: ['ca'], parameters: [query('expiring', 'What counts as expiring soon (default 30d).')], responses: { '200': ok(obj({ ca: ref('CaSummary') })) } }),
+    get: op({ summary: 'The CA: its expiry, the CRL, and counts.', operationId: 'getCa', tags: ['ca'], parameters: [query('expiring', 'What counts as expiring soon (default 30d).')], responses: { '200': ok(obj({ ca: ref('CaSummary') })), ...caExternal } }),
   },
   '/admin/v1/ca/certificates': {
     get: op({
@@ -141,7 +144,7 @@ const paths: Record<string, Record<string, Operation>> = {
       operationId: 'listCertificates',
       tags: ['ca'],
       parameters: [query('state', 'requested, signed or revoked.', { type: 'string', enum: ['requested', 'signed', 'revoked'] }), query('expiring', 'A duration such as 30d.')],
-      responses: { '200': ok(obj({ certificates: arr(ref('Certificate')) })) },
+      responses: { '200': ok(obj({ certificates: arr(ref('Certificate')) })), ...caExternal },
     }),
   },
   '/admin/v1/ca/certificates/{certname}': {
@@ -149,14 +152,14 @@ const paths: Record<string, Record<string, Operation>> = {
   },
   '/admin/v1/ca/certificates/{certname}/sign': {
     post: certAction('sign', 'Sign the pending request.', obj({ certificate: ref('Certificate'), by: str }), { requestBody: body(obj({ ttl: str, allowDnsAltNames: bool }, ['ttl', 'allowDnsAltNames'])) }, {
-      '409': error('No pending request (RM_CA_NO_CSR).'),
+      '409': error(`No pending request (RM_CA_NO_CSR), or ${external}.`),
     }),
   },
   '/admin/v1/ca/certificates/{certname}/reject': {
-    post: certAction('reject', 'Delete the pending request without signing it.', obj({ name: str, rejected: bool, by: str }), {}, { '409': error('Nothing pending (RM_CA_NO_CSR).') }),
+    post: certAction('reject', 'Delete the pending request without signing it.', obj({ name: str, rejected: bool, by: str }), {}, { '409': error(`Nothing pending (RM_CA_NO_CSR), or ${external}.`) }),
   },
   '/admin/v1/ca/certificates/{certname}/revoke': {
-    post: certAction('revoke', 'Revoke the certificate; the listeners enforce it at once.', obj({ certificate: ref('Certificate'), by: str }), {}, { '409': error('No signed certificate (RM_CA_NOT_SIGNED).') }),
+    post: certAction('revoke', 'Revoke the certificate; the listeners enforce it at once.', obj({ certificate: ref('Certificate'), by: str }), {}, { '409': error(`No signed certificate (RM_CA_NOT_SIGNED), or ${external}.`) }),
   },
   '/admin/v1/ca/certificates/{certname}/clean': {
     post: certAction('clean', 'Revoke, then delete the certificate and request.', obj({ name: str, cleaned: bool, by: str })),
