@@ -85,6 +85,10 @@ const scenarios: Scenario[] = [
   { id: 'd', title: 'a herd: every agent starts within 10 s', options: { agents: quick ? 96 : 192, splayMs: 10_000, intervalMs: D * 10 } },
   { id: 'e', title: 'one compiler killed mid-run', options: {}, steps: () => [killAt(Math.round(D * 0.4), 'compiler-2')] },
   { id: 'f', title: 'rolling restart of every compiler through drain', options: {}, steps: () => [rolling()] },
+  // Not in the default set: ringmaster's capacity.reserve (door ringmaster-reserve-1) against the
+  // default, on compilers with 4 JRubies (with 2, a reserve of one halves compile capacity).
+  // 16 JRubies at 70%: 448 agents / 40 s = 11.2 runs/s × 1 s compile.
+  { id: 'g', title: '4 compilers × 4 JRubies at 70% utilisation', options: { slots: 4, agents: 448 } },
 ];
 
 const date = new Date().toISOString();
@@ -103,6 +107,7 @@ type DoorPlan = { name: string; l4: boolean; factory: (dir: string) => FrontDoor
 const doorPlans: DoorPlan[] = [
   { name: 'ringmaster', l4: false, factory: () => ringmasterFrontDoor({ pool: { healthCheck: { active: { interval: '1s', timeout: '1s' } } } }) },
   { name: 'ringmaster-round-robin', l4: false, factory: () => ringmasterFrontDoor({ pool: { policy: 'round-robin', healthCheck: { active: { interval: '1s', timeout: '1s' } } } }) },
+  { name: 'ringmaster-reserve-1', l4: false, factory: () => ringmasterFrontDoor({ pool: { capacity: { reserve: 1 }, healthCheck: { active: { interval: '1s', timeout: '1s' } } } }) },
   { name: 'haproxy-leastconn', l4: true, factory: (dir) => haproxyDoor(dir, tls, 'leastconn') },
   { name: 'haproxy-roundrobin', l4: true, factory: (dir) => haproxyDoor(dir, tls, 'roundrobin') },
   { name: 'nginx-least_conn', l4: false, factory: (dir) => nginxDoor(dir, tls) },

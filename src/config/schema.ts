@@ -155,6 +155,7 @@ const capacity = z
     maxQueue: z.number().int().min(0).max(1_000_000).default(1000).describe('Compiles that may wait for a slot; one more is answered 503 `RM_QUEUE_FULL`.'),
     queueTimeout: duration('queueTimeout').prefault('60s').describe('Longest wait for a compile slot; then 503 `RM_QUEUE_TIMEOUT` (agents wait up to 10 minutes for the answer, `http_read_timeout`).'),
     slowStart: duration('slowStart').prefault('60s').describe('A member that comes back (healthy again, end of an ejection, enabled after a drain) or is added takes one compile to measure itself, then ramps to all its compile slots over this time. The ramp ends early once its compile time is within 25% of the warm members\' average, and holds nothing back while no warm member is eligible (then it would only make compiles wait). `0s` turns it off.'),
+    reserve: z.number().int().min(0).max(1000).default(0).describe("JRubies of each member kept free of catalog compiles for the member's other requests (pluginsync, file metadata and content, node, reports), which on puppetserver borrow a JRuby too and otherwise wait behind compiles of seconds when every JRuby compiles. A member compiles at most its JRubies less this, and at least one. Costs that share of compile capacity: worth it with 4 or more JRubies per member."),
     retryAfter: z
       .strictObject({
         min: seconds.default(10).describe('Lowest Retry-After (seconds) of an overload 503.'),

@@ -19,6 +19,8 @@ export type CapacitySpec = {
   slowStart: number;
   /** The Retry-After of an overload 503 is drawn uniformly from this range (seconds), so a herd comes back spread out. */
   retryAfter: { min: number; max: number };
+  /** JRubies of each member kept free of compiles for its other requests (pluginsync, files, node, reports); a member keeps at least one compile slot. */
+  reserve?: number | undefined;
 };
 
 export const defaultCapacity: CapacitySpec = {
@@ -32,9 +34,20 @@ export const defaultCapacity: CapacitySpec = {
 /** Weight of the newest compile time in a member's moving average. */
 export const compileTimeAlpha = 0.2;
 
-/** The member's full compile slots: its own setting, else what it reported, else the pool's default. */
-export function slotsOf(member: Member, capacity: CapacitySpec): number | undefined {
+/** The member's JRubies: its own setting, else what it reported, else the pool's default. */
+export function jrubiesOf(member: Member, capacity: CapacitySpec): number | undefined {
   return member.spec.compileSlots ?? member.reportedSlots ?? capacity.compileSlots;
+}
+
+/**
+ * The member's full compile slots: its JRubies less `capacity.reserve`, never below one. On
+ * puppetserver every request borrows a JRuby, so a member whose JRubies all compile makes its
+ * pluginsync, file and report requests wait behind compiles of seconds; the reserve keeps some
+ * for them, at the price of compile capacity.
+ */
+export function slotsOf(member: Member, capacity: CapacitySpec): number | undefined {
+  const jrubies = jrubiesOf(member, capacity);
+  return jrubies === undefined ? undefined : Math.max(1, jrubies - (capacity.reserve ?? 0));
 }
 
 /**

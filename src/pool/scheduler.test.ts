@@ -43,6 +43,22 @@ function request(pool: Pool, n: number, granted: { id: number; grant: CompileGra
 const running = (pool: Pool) => Object.fromEntries(pool.members().map((m) => [m.name, m.compiles]));
 
 describe('compile scheduler', () => {
+  test('capacity.reserve keeps JRubies free of compiles for other requests, but never the last compile slot', async () => {
+    const { pool } = setup(slotted({ slots: 4, capacity: { reserve: 1 } }));
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 8, granted);
+    await settled();
+    assert.deepEqual(running(pool), { a: 3, b: 3 }, 'three of four JRubies compile on each member');
+    assert.equal(pool.queued, 2);
+    // A request that is not a compile still finds a member: it is not held back by the reserve.
+    assert.ok(pool.select({}));
+    const tight = setup(slotted({ slots: 2, capacity: { reserve: 5 } }));
+    const few: { id: number; grant: CompileGrant }[] = [];
+    request(tight.pool, 3, few);
+    await settled();
+    assert.deepEqual(running(tight.pool), { a: 1, b: 1 }, 'a reserve as large as the JRubies still leaves one compile slot');
+  });
+
   test('never sends a member more compiles than its slots; the rest wait and are served first come first served', async () => {
     const { pool } = setup(slotted({ slots: 2 }));
     const granted: { id: number; grant: CompileGrant }[] = [];
