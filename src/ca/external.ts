@@ -80,6 +80,10 @@ export class ExternalCa {
     return this.#crlPem;
   }
 
+  get crlThisUpdate(): Date | undefined {
+    return this.#crls.find((c) => c.issuerDn === this.#issuerDn)?.thisUpdate;
+  }
+
   get crlNextUpdate(): Date | undefined {
     return this.#crls.find((c) => c.issuerDn === this.#issuerDn)?.nextUpdate;
   }

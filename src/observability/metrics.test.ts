@@ -207,3 +207,14 @@ test('the request tallies are exposed in Prometheus text like the other metrics,
   const after = parsePrometheusText((await m.scrape()).body);
   assert.equal(samples(after, 'ringmaster_http_requests_total').length, 0);
 });
+
+test('with an external CA the CRL in use still has its age and expiry; nothing is signed or pending here', async () => {
+  const clock = new ManualClock(100_000);
+  const read = stateReader({ pools: () => new Map(), crl: { crlThisUpdate: new Date(40_000), crlNextUpdate: new Date(160_000) } }, { clock, log: silentLog });
+  const m = new Metrics({ read, now: () => clock.now(), defaultMetrics: false });
+  const e = await scrape(m);
+  assert.equal(sampleSum(e, 'ringmaster_ca_crl_age_seconds'), 60);
+  assert.equal(sampleSum(e, 'ringmaster_ca_crl_expiry_seconds'), 60);
+  assert.equal(sampleSum(e, 'ringmaster_ca_certificates_signed_total'), 0);
+  assert.equal(sampleSum(e, 'ringmaster_ca_csrs_pending'), 0);
+});

@@ -16,8 +16,9 @@ import { TallyCounter, TallyHistogram } from './tally.ts';
 /** What the state gauges show, read at scrape time; a part that could not be read is left out. */
 export type StateReading = {
   pools: PoolSnapshot[];
+  /** The built-in CA; with an external one only the CRL's dates. */
   ca?: {
-    signed: number;
+    signed?: number | undefined;
     pending?: number | undefined;
     expiringSoon?: number | undefined;
     crlThisUpdate?: number | undefined;
@@ -177,7 +178,7 @@ export class Metrics {
     }
     const seconds = (at: number | undefined) => (at === undefined ? undefined : (at - now) / 1000);
     if (s.ca) {
-      total(m.caSigned, {}, s.ca.signed);
+      if (s.ca.signed !== undefined) total(m.caSigned, {}, s.ca.signed);
       setIf(m.caPending, s.ca.pending);
       setIf(m.caExpiring, s.ca.expiringSoon);
       setIf(m.crlAge, s.ca.crlThisUpdate === undefined ? undefined : (now - s.ca.crlThisUpdate) / 1000);

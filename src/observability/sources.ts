@@ -32,6 +32,8 @@ export type ReportsSource = {
 export type StateSources = {
   pools: () => ReadonlyMap<string, { snapshot(): PoolSnapshot }>;
   ca?: CaSource | undefined;
+  /** With an external CA (no `ca`): the CRL the listeners use, for its age and expiry. */
+  crl?: { readonly crlThisUpdate: Date | undefined; readonly crlNextUpdate: Date | undefined } | undefined;
   reports?: () => ReportsSource | undefined;
   dns?: () => { stats(): DnsStats } | undefined;
 };
@@ -85,7 +87,9 @@ export function stateReader(sources: StateSources, deps: { clock: Clock; log: Lo
       pools,
       ca: ca
         ? { signed: ca.signedCount, pending: pendingCount, expiringSoon, crlThisUpdate: ca.crlThisUpdate.getTime(), crlNextUpdate: ca.crlNextUpdate?.getTime(), signingCertNotAfter: ca.signingCert.notAfter.getTime() }
-        : undefined,
+        : sources.crl
+          ? { crlThisUpdate: sources.crl.crlThisUpdate?.getTime(), crlNextUpdate: sources.crl.crlNextUpdate?.getTime() }
+          : undefined,
       reports: c ? { captured: c.captured, invalid: c.invalid, failed: c.failed, dropped: c.dropped, queued: c.queued, nodes: stats?.nodes, stored: stats?.stored } : undefined,
       dns: sources.dns?.()?.stats(),
       errors,
