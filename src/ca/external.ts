@@ -224,7 +224,9 @@ async function ensureCertificate(s: ExternalCaSettings, deps: { clock: Clock; lo
       return { certPem: got.body, keyPem };
     }
     if (deps.clock.now() >= deadline) {
-      throw new RingmasterError('RM_CA_EXTERNAL_UNAVAILABLE', `the external CA did not sign ${s.certname}'s request within ca.external.waitForCert; sign it there (puppetserver ca sign --certname ${s.certname}) and start ringmaster again`);
+      // A 400 is either "already requested" or a refusal (alternative names not allowed, …): say which.
+      const answer = sent.status === 400 ? ` (it answered the request with 400: ${sent.body.trim().slice(0, 200)})` : '';
+      throw new RingmasterError('RM_CA_EXTERNAL_UNAVAILABLE', `the external CA did not sign ${s.certname}'s request within ca.external.waitForCert${answer}; sign it there (puppetserver ca sign --certname ${s.certname}) and start ringmaster again`);
     }
     await new Promise<void>((resolve) => deps.clock.setTimeout(resolve, pollEveryMs));
   }
