@@ -46,6 +46,7 @@ export class ExternalCa {
   #issuerDn: string;
   #listeners = new Set<() => void>();
   #timer: TimerHandle | undefined;
+  #refreshFailures = 0;
 
   private constructor(settings: ExternalCaSettings, deps: { clock: Clock; log: Log; fetch: CaFetch }, cas: ParsedCert[], caBundlePem: string, serverCert: { certPem: string; keyPem: string }, crl: { pem: string; crls: ParsedCrl[] }) {
     this.#settings = settings;
@@ -110,8 +111,22 @@ export class ExternalCa {
     this.#timer?.cancel();
   }
 
+  /** CRL fetches that failed: the CA unreachable or refusing, or a CRL that did not verify. */
+  get crlRefreshFailures(): number {
+    return this.#refreshFailures;
+  }
+
   /** Takes the CA's current CRL when it verifies and is newer; true when it changed what is revoked or its dates. */
   async refreshCrl(): Promise<boolean> {
+    try {
+      return await this.#refreshCrl();
+    } catch (err) {
+      this.#refreshFailures++;
+      throw err;
+    }
+  }
+
+  async #refreshCrl(): Promise<boolean> {
     const res = await this.#deps.fetch({ method: 'GET', path: crlPath });
     if (res.status !== 200) throw new RingmasterError('RM_CA_EXTERNAL_UNAVAILABLE', `the external CA answered ${res.status} for its CRL`);
     const crls = await verifiedCrls(res.body, this.#cas);

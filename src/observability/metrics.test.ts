@@ -210,11 +210,12 @@ test('the request tallies are exposed in Prometheus text like the other metrics,
 
 test('with an external CA the CRL in use still has its age and expiry; nothing is signed or pending here', async () => {
   const clock = new ManualClock(100_000);
-  const read = stateReader({ pools: () => new Map(), crl: { crlThisUpdate: new Date(40_000), crlNextUpdate: new Date(160_000) } }, { clock, log: silentLog });
+  const read = stateReader({ pools: () => new Map(), crl: { crlThisUpdate: new Date(40_000), crlNextUpdate: new Date(160_000), crlRefreshFailures: 2 } }, { clock, log: silentLog });
   const m = new Metrics({ read, now: () => clock.now(), defaultMetrics: false });
   const e = await scrape(m);
   assert.equal(sampleSum(e, 'ringmaster_ca_crl_age_seconds'), 60);
   assert.equal(sampleSum(e, 'ringmaster_ca_crl_expiry_seconds'), 60);
+  assert.equal(sampleSum(e, 'ringmaster_ca_crl_refresh_failures_total'), 2);
   assert.equal(sampleSum(e, 'ringmaster_ca_certificates_signed_total'), 0);
   assert.equal(sampleSum(e, 'ringmaster_ca_csrs_pending'), 0);
 });

@@ -24,6 +24,8 @@ export type StateReading = {
     crlThisUpdate?: number | undefined;
     crlNextUpdate?: number | undefined;
     signingCertNotAfter?: number | undefined;
+    /** External CA: CRL fetches that failed since start. */
+    crlRefreshFailures?: number | undefined;
   } | undefined;
   reports?: {
     captured: number;
@@ -92,6 +94,7 @@ export class Metrics {
       caPending: gauge('ca_csrs_pending', 'Certificate requests waiting to be signed.'),
       caExpiring: gauge('ca_certificates_expiring_soon', 'Signed, unrevoked certificates that expire within 30 days.'),
       crlAge: gauge('ca_crl_age_seconds', 'Time since the CA\'s CRL was issued (thisUpdate).'),
+      crlRefreshFailures: counter('ca_crl_refresh_failures_total', 'With an external CA: CRL fetches from its pool that failed (unreachable, refused, or not verifying against ca.external.caFile); the CRL in use stays.'),
       crlExpiry: gauge('ca_crl_expiry_seconds', 'Time until the CA\'s CRL expires (nextUpdate); agents fail when it passes.'),
       caCertExpiry: gauge('ca_certificate_expiry_seconds', 'Time until the CA signing certificate expires.'),
       reports: counter('reports_total', 'Reports by what became of them: captured (stored), invalid, failed (store error) or dropped (queue full).', ['outcome']),
@@ -184,6 +187,7 @@ export class Metrics {
       setIf(m.crlAge, s.ca.crlThisUpdate === undefined ? undefined : (now - s.ca.crlThisUpdate) / 1000);
       setIf(m.crlExpiry, seconds(s.ca.crlNextUpdate));
       setIf(m.caCertExpiry, seconds(s.ca.signingCertNotAfter));
+      if (s.ca.crlRefreshFailures !== undefined) total(m.crlRefreshFailures, {}, s.ca.crlRefreshFailures);
     }
     if (s.reports) {
       for (const outcome of ['captured', 'invalid', 'failed', 'dropped'] as const) total(m.reports, { outcome }, s.reports[outcome]);

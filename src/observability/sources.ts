@@ -33,7 +33,7 @@ export type StateSources = {
   pools: () => ReadonlyMap<string, { snapshot(): PoolSnapshot }>;
   ca?: CaSource | undefined;
   /** With an external CA (no `ca`): the CRL the listeners use, for its age and expiry. */
-  crl?: { readonly crlThisUpdate: Date | undefined; readonly crlNextUpdate: Date | undefined } | undefined;
+  crl?: { readonly crlThisUpdate: Date | undefined; readonly crlNextUpdate: Date | undefined; readonly crlRefreshFailures: number } | undefined;
   reports?: () => ReportsSource | undefined;
   dns?: () => { stats(): DnsStats } | undefined;
 };
@@ -88,7 +88,7 @@ export function stateReader(sources: StateSources, deps: { clock: Clock; log: Lo
       ca: ca
         ? { signed: ca.signedCount, pending: pendingCount, expiringSoon, crlThisUpdate: ca.crlThisUpdate.getTime(), crlNextUpdate: ca.crlNextUpdate?.getTime(), signingCertNotAfter: ca.signingCert.notAfter.getTime() }
         : sources.crl
-          ? { crlThisUpdate: sources.crl.crlThisUpdate?.getTime(), crlNextUpdate: sources.crl.crlNextUpdate?.getTime() }
+          ? { crlThisUpdate: sources.crl.crlThisUpdate?.getTime(), crlNextUpdate: sources.crl.crlNextUpdate?.getTime(), crlRefreshFailures: sources.crl.crlRefreshFailures }
           : undefined,
       reports: c ? { captured: c.captured, invalid: c.invalid, failed: c.failed, dropped: c.dropped, queued: c.queued, nodes: stats?.nodes, stored: stats?.stored } : undefined,
       dns: sources.dns?.()?.stats(),

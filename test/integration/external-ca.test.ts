@@ -191,7 +191,9 @@ test('a CRL that does not verify against caFile, or is older than the one in use
     const stranger = await generateKeyPair({ type: 'rsa', bits: 2048 });
     const strangerCa = await createCaCertificate({ commonName: parseCert(ext.ca.caBundlePem).commonName ?? 'x', keyPair: stranger, serial: 1n, notBefore: new Date(Date.now() - 1000), notAfter: new Date(Date.now() + 86_400_000) });
     crlBody = await createCrl({ signer: await loadSigner(strangerCa, stranger.privateKeyPem), number: 99n, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), revoked: [] });
+    assert.equal(trust.crlRefreshFailures, 0, 'an older CRL is not a failure');
     await assert.rejects(trust.refreshCrl(), (e) => isRingmasterError(e, 'RM_CA_EXTERNAL_INVALID'));
+    assert.equal(trust.crlRefreshFailures, 1);
     assert.equal(trust.isRevoked(revokedSerial), true, 'a CRL signed by another key changes nothing');
     assert.equal(changed, 1);
     assert.equal(await readFile(join(stateDir, 'ssl', 'crl.pem'), 'utf8'), ext.ca.crlPem, 'the kept CRL is the one in use');
