@@ -31,23 +31,13 @@ export class SslDir {
   }
 
   async read(name: string): Promise<{ certPem: string; keyPem: string } | undefined> {
-    try {
-      const [certPem, keyPem] = await Promise.all([readFile(this.certPath(name), 'utf8'), readFile(this.keyPath(name), 'utf8')]);
-      return { certPem, keyPem };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const [certPem, keyPem] = await Promise.all([readIfPresent(this.certPath(name)), readIfPresent(this.keyPath(name))]);
+    return certPem === undefined || keyPem === undefined ? undefined : { certPem, keyPem };
   }
 
   /** A key kept before its certificate exists (a request waiting at an external CA). */
-  async readKey(name: string): Promise<string | undefined> {
-    try {
-      return await readFile(this.keyPath(name), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  readKey(name: string): Promise<string | undefined> {
+    return readIfPresent(this.keyPath(name));
   }
 
   async writeKey(name: string, keyPem: string): Promise<void> {
@@ -63,13 +53,8 @@ export class SslDir {
     await writeFileAtomic(this.certPath(name), certPem);
   }
 
-  async readCrl(): Promise<string | undefined> {
-    try {
-      return await readFile(this.crlPath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  readCrl(): Promise<string | undefined> {
+    return readIfPresent(this.crlPath);
   }
 
   async publishCa(caBundlePem: string, crlPem: string): Promise<void> {
@@ -80,5 +65,15 @@ export class SslDir {
 
   publicKeyOf(privateKeyPem: string): string {
     return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+  }
+}
+
+/** The file's text, or undefined when it does not exist. */
+async function readIfPresent(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

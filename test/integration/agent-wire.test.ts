@@ -83,6 +83,16 @@ async function assertBackendUntouched(baseline: number, what: string): Promise<v
   assert.deepEqual(a.seen.slice(baseline).map((s) => `${s.method} ${s.url}`), [], `${what}: nothing may reach the backend`);
 }
 
+/** A connection the server keeps open after refusing a request must serve the next one. */
+async function assertUsableIfOpen(c: RawConnection, waitMs: number, nothingLeft = false): Promise<void> {
+  if (await c.closedWithin(waitMs)) return;
+  await c.write(get('/small/after'));
+  const next = await c.response();
+  assert.equal(next?.status, 200);
+  assert.equal(urlOf(next), '/small/after');
+  if (nothingLeft) assert.equal(c.unread.length, 0);
+}
+
 type Refusal = { statuses: number[]; mustClose?: boolean; silentCloseOk?: boolean };
 
 /** Sends `bytes` on a fresh connection: the answer must be one of `statuses` and nothing may reach the backend. */
@@ -171,12 +181,7 @@ test('a head over the route limit gets 431 from the route, and the connection st
   const r = await c.response();
   assert.equal(r?.status, 431);
   assert.equal(header(r, 'x-ringmaster-error'), 'RM_HEADERS_TOO_LARGE');
-  if (!(await c.closedWithin(50))) {
-    await c.write(get('/small/after'));
-    const next = await c.response();
-    assert.equal(next?.status, 200);
-    assert.equal(urlOf(next), '/small/after');
-  }
+  await assertUsableIfOpen(c, 50);
 });
 
 test('a head over the listener limit gets 431 and the connection is closed', limits, () =>
@@ -321,13 +326,7 @@ test('a body refused with 413 before it is read is never parsed as a request', l
   const r = await c.response();
   assert.equal(r?.status, 413);
   assert.equal(header(r, 'x-ringmaster-error'), 'RM_BODY_TOO_LARGE');
-  if (!(await c.closedWithin(300))) {
-    await c.write(get('/small/after'));
-    const next = await c.response();
-    assert.equal(next?.status, 200);
-    assert.equal(urlOf(next), '/small/after');
-    assert.equal(c.unread.length, 0);
-  }
+  await assertUsableIfOpen(c, 300, true);
   await delay(100);
   assert.deepEqual(a.seen.slice(baseline).map((s) => s.url).filter((u) => u !== '/small/after'), [], 'the body never reached the backend as a request');
 });
