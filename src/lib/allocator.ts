@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 // Which malloc the process runs on: bin/ringmaster preloads jemalloc when Debian's libjemalloc2
 // is installed (RINGMASTER_MALLOC=system opts out). Logged at start, so that an operator
@@ -20,4 +21,16 @@ export function mallocInUse(): 'jemalloc' | 'system' | 'unknown' {
 /** How V8 collects garbage: on the main thread (bin/ringmaster on one CPU, or RINGMASTER_GC=single) or with helper threads. */
 export function gcMode(execArgv: readonly string[] = process.execArgv): 'single-threaded' | 'parallel' {
   return execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel';
+}
+
+/** The young generation's fixed semi-space in MB (bin/ringmaster, RINGMASTER_NEW_SPACE_MB), or 'auto' when V8 sizes it. */
+export function newSpaceMb(execArgv: readonly string[] = process.execArgv): number | 'auto' {
+  const flag = execArgv.find((a) => a.startsWith('--min-semi-space-size='));
+  return flag === undefined ? 'auto' : Number(flag.slice(flag.indexOf('=') + 1));
+}
+
+/** The size V8 has given its young generation so far, in MB (what a fixed semi-space is seen to do). */
+export function newSpaceCommittedMb(): number {
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return young === undefined ? 0 : Math.round(young.space_size / 2 ** 20);
 }

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, availableParallelism } from 'node:os';
-import { startRingmaster } from '../helpers/ringmaster.ts';
+import { ringmasterBin, startRingmaster } from '../helpers/ringmaster.ts';
 
 // bin/ringmaster runs `serve` on jemalloc when Debian's libjemalloc2 is installed (scripts/test.sh
 // installs it), and on the system allocator when RINGMASTER_MALLOC=system; with one CPU (or
-// RINGMASTER_GC=single) V8 collects garbage on the main thread.
+// RINGMASTER_GC=single) V8 collects garbage on the main thread; its young generation has a fixed
+// 16 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise.
 
 const multiarch = arch() === 'arm64' ? 'aarch64' : 'x86_64';
 const jemalloc = `/usr/lib/${multiarch}-linux-gnu/libjemalloc.so.2`;
@@ -51,4 +53,41 @@ test('the garbage collector works on the main thread with one CPU or RINGMASTER_
       await all.stop();
     }
   }
+});
+
+test('the young generation has a fixed 16 MB semi-space by default, another size or V8\'s own sizing when told', async () => {
+  const [fixed, other, auto] = await Promise.all([startRingmaster(), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '8' } }), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '0' } })]);
+  try {
+    const argv = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const listening = (logs: string) => {
+      const line = logs.split('\n').find((l) => l.includes('"msg":"listening"'));
+      assert.ok(line, 'a listening line was logged');
+      return JSON.parse(line) as { newSpaceMb: number | string; newSpaceCommittedMb: number };
+    };
+    assert.ok(argv(fixed.pid).includes('--min-semi-space-size=16') && argv(fixed.pid).includes('--max-semi-space-size=16'));
+    assert.ok(argv(other.pid).includes('--min-semi-space-size=8'));
+    assert.ok(!argv(auto.pid).some((a) => a.includes('semi-space')));
+    // What V8 made of it, as the process reports it: both semi-spaces at the fixed size once
+    // start-up has filled them (V8 left to itself grows them to 16 MB each under start-up's
+    // allocations too, and later shrinks them again when allocation slows).
+    const f = listening(fixed.logs());
+    const o = listening(other.logs());
+    const a = listening(auto.logs());
+    assert.deepEqual([f.newSpaceMb, f.newSpaceCommittedMb], [16, 32]);
+    assert.deepEqual([o.newSpaceMb, o.newSpaceCommittedMb], [8, 16]);
+    assert.equal(a.newSpaceMb, 'auto');
+  } finally {
+    await Promise.all([fixed.stop(), other.stop(), auto.stop()]);
+  }
+});
+
+test('bin/ringmaster refuses a value it does not know in its environment, with RM_ENV_INVALID, and starts nothing', () => {
+  for (const [name, value] of [['RINGMASTER_MALLOC', 'tcmalloc'], ['RINGMASTER_GC', 'concurrent'], ['RINGMASTER_NEW_SPACE_MB', '16m'], ['RINGMASTER_NEW_SPACE_MB', '2048'], ['RINGMASTER_NEW_SPACE_MB', '-1']] as const) {
+    const r = spawnSync(ringmasterBin, ['--version'], { env: { ...process.env, [name]: value }, encoding: 'utf8' });
+    assert.equal(r.status, 2, `${name}=${value}`);
+    assert.match(r.stderr, new RegExp(`RM_ENV_INVALID: ${name} must be .*not '${value}'`));
+    assert.equal(r.stdout, '', 'nothing ran');
+  }
+  const ok = spawnSync(ringmasterBin, ['--version'], { env: { ...process.env, RINGMASTER_NEW_SPACE_MB: '32', RINGMASTER_GC: 'auto', RINGMASTER_MALLOC: 'system' }, encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
 });
