@@ -107,7 +107,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   const admin: AdminServer | undefined = config.admin.enabled
     ? await startAdmin({
       config, tls: material(), isRevoked: (s) => trust.isRevoked(s), gateway, members, reports: reports?.store, clock, log: log.child({ component: 'admin' }),
-      runtime: { ca, config: () => current, listeners: () => listeners, reload: deps.reload, startedAt: clock.now() },
+      runtime: { ca, externalCa: outside && { pool: outside.pool, summary: () => outside.ca.summary }, config: () => current, listeners: () => listeners, reload: deps.reload, startedAt: clock.now() },
       metrics: () => observability.scrape(),
     })
     : undefined;

@@ -2,6 +2,7 @@ import type { Clock } from '../lib/clock.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import type { CertificateAuthority } from '../ca/authority.ts';
+import type { ExternalCaSummary } from '../ca/external.ts';
 import type { CertState, CertStatus } from '../ca/status.ts';
 import type { AdminAnswer, AdminCall } from './api.ts';
 import { allow, isBoolean, isText, notFound, objectBody, onlyParams } from './call.ts';
@@ -9,9 +10,14 @@ import { allow, isBoolean, isText, notFound, objectBody, onlyParams } from './ca
 // The CA through the admin API, for the dashboard and automation that would rather speak JSON
 // than puppetserver's CA API: the CA's own dates and counts, requests and certificates (with how
 // soon each expires), and sign, reject (delete a pending request), revoke and clean. These are the
-// operations `ringmaster ca` performs, on the same CertificateAuthority and its lock.
+// operations `ringmaster ca` performs, on the same CertificateAuthority and its lock. With an
+// external CA there is nothing here to list or sign: the summary shows that CA as ringmaster uses
+// it (its pool, the CRL in use, ringmaster's own certificate) and the rest answers RM_CA_EXTERNAL.
 
-export type CaApiDeps = { ca: CertificateAuthority | undefined; clock: Clock };
+/** The external CA (`ca.enabled: false`): the pool it is reached through and what ringmaster holds from it. */
+export type ExternalCaView = { pool: string; summary: () => ExternalCaSummary };
+
+export type CaApiDeps = { ca: CertificateAuthority | undefined; external?: ExternalCaView | undefined; clock: Clock };
 
 export type CertView = {
   name: string;
@@ -35,8 +41,15 @@ export function createCaAdminApi(deps: CaApiDeps): (call: AdminCall) => Promise<
     const [, , , collection, name, action, ...extra] = call.segments;
     if (extra.length > 0 || call.segments.includes('')) throw notFound(call);
     const ca = deps.ca;
-    if (!ca) throw new RingmasterError('RM_CA_EXTERNAL', 'the CA is external (ca.enabled: false): manage certificates on it');
     const now = deps.clock.now();
+    if (!ca) {
+      if (collection === undefined && deps.external) {
+        allow(call, ['GET']);
+        onlyParams(call, ['expiring']);
+        return { status: 200, body: { ca: externalView(deps.external, now) } };
+      }
+      throw new RingmasterError('RM_CA_EXTERNAL', 'the CA is external (ca.enabled: false): manage certificates on it');
+    }
     const view = (s: CertStatus) => certView(s, now);
 
     if (collection === undefined) {
@@ -50,6 +63,7 @@ export function createCaAdminApi(deps: CaApiDeps): (call: AdminCall) => Promise<
         status: 200,
         body: {
           ca: {
+            mode: 'internal',
             subject: signing.subjectDn,
             notAfter: signing.notAfter.toISOString(),
             expiresInDays: Math.floor((signing.notAfter.getTime() - now) / day),
@@ -157,4 +171,21 @@ function durationParam(text: string | null, fallback: number): number {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) throw new RingmasterError('RM_ADMIN_BAD_REQUEST', `"${text}" is not a duration such as 30d or 12h`);
   return ms;
+}
+
+function externalView(external: ExternalCaView, now: number): Record<string, unknown> {
+  const s = external.summary();
+  const days = (d: Date) => Math.floor((d.getTime() - now) / day);
+  return {
+    mode: 'external',
+    pool: external.pool,
+    subject: s.subject,
+    notAfter: s.notAfter?.toISOString() ?? null,
+    expiresInDays: s.notAfter ? days(s.notAfter) : null,
+    crlThisUpdate: s.crlThisUpdate?.toISOString() ?? null,
+    crlNextUpdate: s.crlNextUpdate?.toISOString() ?? null,
+    crlRefreshFailures: s.crlRefreshFailures,
+    revoked: s.revoked,
+    certificate: { certname: s.certificate.certname, serial: String(s.certificate.serial), notAfter: s.certificate.notAfter.toISOString(), expiresInDays: days(s.certificate.notAfter) },
+  };
 }

@@ -4,7 +4,7 @@ import type { CertificateAuthority } from '../ca/authority.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { ReloadStatus } from '../runtime-files.ts';
 import type { AdminAnswer, AdminCall, AdminPoolView } from './api.ts';
-import { createCaAdminApi } from './ca-api.ts';
+import { createCaAdminApi, type ExternalCaView } from './ca-api.ts';
 import { allow, notFound, onlyParams } from './call.ts';
 import { createConfigApi } from './config-api.ts';
 import { openApiDocument } from './openapi.ts';
@@ -16,6 +16,8 @@ import { createStateApi, type ListenerLike } from './state-api.ts';
 
 export type RuntimeDeps = {
   ca?: CertificateAuthority | undefined;
+  /** With an external CA (`ca.enabled: false`), for GET /admin/v1/ca. */
+  externalCa?: ExternalCaView | undefined;
   config?: (() => Config) | undefined;
   listeners?: (() => readonly ListenerLike[]) | undefined;
   gatewayState?: (() => 'running' | 'stopping' | 'error') | undefined;
@@ -32,7 +34,7 @@ export function createRuntimeEndpoints(deps: RuntimeDeps & { pools: () => Readon
     onlyParams(call, []);
     return Promise.resolve({ status: 200, body: openApiDocument });
   };
-  const handlers: Record<string, Handler> = { 'openapi.json': openApi, ca: createCaAdminApi({ ca: deps.ca, clock: deps.clock }) };
+  const handlers: Record<string, Handler> = { 'openapi.json': openApi, ca: createCaAdminApi({ ca: deps.ca, external: deps.externalCa, clock: deps.clock }) };
   if (config) {
     const state = createStateApi({
       config,

@@ -134,6 +134,7 @@ export const schemas: Record<string, Schema> = {
     stored: int,
   }),
   CaSummary: obj({
+    mode: oneOfText(['internal']),
     subject: str,
     notAfter: iso,
     expiresInDays: int,
@@ -141,6 +142,18 @@ export const schemas: Record<string, Schema> = {
     counts: obj({ requested: int, signed: int, revoked: int }),
     expiringWithinDays: int,
     expiring: int,
+  }),
+  ExternalCaSummary: obj({
+    mode: oneOfText(['external']),
+    pool: str,
+    subject: str,
+    notAfter: orNull(str),
+    expiresInDays: orNull(int),
+    crlThisUpdate: orNull(str),
+    crlNextUpdate: orNull(str),
+    crlRefreshFailures: int,
+    revoked: int,
+    certificate: obj({ certname: str, serial: str, notAfter: iso, expiresInDays: int }),
   }),
   Certificate: obj({
     name: str,

@@ -36,7 +36,7 @@ const certname = pathParam('certname', 'The certname.');
 const reportId = pathParam('id', 'Report id.');
 const pageParams = [query('limit', 'Page size (default 50, at most 1000).', int), query('cursor', '`next` of the previous page.')];
 const statusParam = query('status', 'changed, unchanged or failed.', { type: 'string', enum: ['changed', 'unchanged', 'failed'] });
-/** Every CA endpoint answers 409 RM_CA_EXTERNAL when the CA is external (`ca.enabled: false`). */
+/** Every CA endpoint but the summary answers 409 RM_CA_EXTERNAL when the CA is external (`ca.enabled: false`). */
 const external = 'the CA is external (RM_CA_EXTERNAL)';
 const caExternal: Operation['responses'] = { '409': error('The CA is external (RM_CA_EXTERNAL).') };
 const certAction = (action: string, summary: string, answer: Schema, extra: Partial<Operation> = {}, errors: Operation['responses'] = {}) =>
@@ -136,7 +136,7 @@ const paths: Record<string, Record<string, Operation>> = {
     }),
   },
   '/admin/v1/ca': {
-    get: op({ summary: 'The CA: its expiry, the CRL, and counts.', operationId: 'getCa', tags: ['ca'], parameters: [query('expiring', 'What counts as expiring soon (default 30d).')], responses: { '200': ok(obj({ ca: ref('CaSummary') })), ...caExternal } }),
+    get: op({ summary: "The CA: its expiry, the CRL, and counts; with an external CA, that CA's pool, the CRL in use and ringmaster's own certificate from it.", operationId: 'getCa', tags: ['ca'], parameters: [query('expiring', 'What counts as expiring soon (default 30d).')], responses: { '200': ok(obj({ ca: { anyOf: [ref('CaSummary'), ref('ExternalCaSummary')] } })) } }),
   },
   '/admin/v1/ca/certificates': {
     get: op({

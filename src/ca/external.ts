@@ -26,6 +26,18 @@ export type ExternalCaSettings = {
   stateDir: string;
 };
 
+export type ExternalCaSummary = {
+  subject: string;
+  notAfter: Date | undefined;
+  crlThisUpdate: Date | undefined;
+  crlNextUpdate: Date | undefined;
+  crlRefreshFailures: number;
+  /** Serials the CRL in use revokes. */
+  revoked: number;
+  /** ringmaster's own certificate from that CA. */
+  certificate: { certname: string; serial: bigint; notAfter: Date };
+};
+
 /** One request to the external CA's pool; rejects when no member could be reached. */
 export type CaFetch = (r: { method: 'GET' | 'PUT'; path: string; body?: string; contentType?: string }) => Promise<{ status: number; body: string }>;
 
@@ -79,6 +91,21 @@ export class ExternalCa {
 
   get crlPem(): string {
     return this.#crlPem;
+  }
+
+  /** The CA that signs agents (the issuer of ringmaster's own certificate), and that certificate, for the admin API. */
+  get summary(): ExternalCaSummary {
+    const own = parseCert(this.serverCert.certPem);
+    const signer = this.#cas.find((c) => c.subjectDn === this.#issuerDn);
+    return {
+      subject: this.#issuerDn,
+      notAfter: signer?.notAfter,
+      crlThisUpdate: this.crlThisUpdate,
+      crlNextUpdate: this.crlNextUpdate,
+      crlRefreshFailures: this.#refreshFailures,
+      revoked: this.#revoked.size,
+      certificate: { certname: this.#settings.certname, serial: own.serial, notAfter: own.notAfter },
+    };
   }
 
   get crlThisUpdate(): Date | undefined {

@@ -20,7 +20,7 @@ export type Trust = {
 /** The built-in CA (and whether it was just created), or the external one with its CRL refresh to start and its connections to close. */
 export type OpenedTrust =
   | { kind: 'internal'; trust: Trust; ca: CertificateAuthority; created: boolean }
-  | { kind: 'external'; trust: Trust; ca: ExternalCa; close: () => Promise<void> };
+  | { kind: 'external'; trust: Trust; ca: ExternalCa; pool: string; close: () => Promise<void> };
 
 export async function openTrust(config: Config, caConfig: () => CaConfig, deps: { clock: Clock; log: Log }): Promise<OpenedTrust> {
   const external = config.ca.external;
@@ -44,7 +44,7 @@ export async function openTrust(config: Config, caConfig: () => CaConfig, deps: 
       { caFile: external.caFile, crlRefreshMs: external.crlRefresh, waitForCertMs: external.waitForCert, certname: config.server.certname, dnsAltNames: config.server.dnsAltNames, keyLength: config.ca.keyLength, stateDir: config.stateDir },
       { ...deps, fetch: fetch.fetch },
     );
-    return { kind: 'external', trust: ca, ca, close: fetch.close };
+    return { kind: 'external', trust: ca, ca, pool: external.pool, close: fetch.close };
   } catch (err) {
     await fetch.close();
     throw err;

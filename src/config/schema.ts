@@ -72,7 +72,7 @@ const externalCa = z.strictObject({
 
 const ca = z.strictObject({
   enabled: z.boolean().default(true).describe('Run the built-in certificate authority. `false` needs `external`.'),
-  external: externalCa.optional().describe('An external CA instead of the built-in one (`enabled: false`): `/puppet-ca/` goes to its pool, and the CA commands, admin CA endpoints and `compiler config` refuse with RM_CA_EXTERNAL.'),
+  external: externalCa.optional().describe('An external CA instead of the built-in one (`enabled: false`): `/puppet-ca/` goes to its pool, and the CA commands, the admin certificate endpoints and `compiler config` refuse with RM_CA_EXTERNAL.'),
   dir: z.string().optional().describe('CA directory in the puppetserver layout. Default: `<stateDir>/ca`.'),
   name: z.string().optional().describe('Subject CN of a new CA. Default: `Puppet CA: <server.certname>`.'),
   keyLength: z.number().int().min(2048).max(16384).default(4096).describe('RSA key size for a new CA and for keys ringmaster generates.'),

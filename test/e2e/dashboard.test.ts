@@ -1,7 +1,8 @@
 // The web dashboard in real headless Chromium against a running `ringmaster serve` with a pool of
 // scripted compilers, stored reports and a real Puppet agent waiting for its certificate: the
 // pages load without console errors and show that fleet, a drain and an enable from the pools
-// page take effect, and the agent's request signed on the CA page gets it its certificate.
+// page take effect, and the agent's request signed on the CA page gets it its certificate; a
+// second ringmaster using the first as its external CA shows that CA on its CA page.
 // Screenshots of every page go to test-results/dashboard/.
 import assert from 'node:assert/strict';
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -19,6 +20,7 @@ const skip = skipUnlessChromium() || skipUnlessInstalled('puppet-agent');
 
 describe('the dashboard in Chromium', { skip, timeout: 300_000 }, () => {
   let rm: Ringmaster;
+  let external: Ringmaster | undefined;
   let a: Backend;
   let b: Backend;
   let browser: Session;
@@ -48,6 +50,8 @@ describe('the dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     rm = await startRingmaster({
       pools: { compilers: { members: [{ name: 'a', url: a.url, maxInFlight: 4 }, { name: 'b', url: b.url, maxInFlight: 4 }], healthCheck: { active: { interval: '500ms' } } } },
       admin: { tokenFile: 'admin-token' },
+      // The second ringmaster of the external-CA case uses this one as its CA.
+      autosign: { allow: ['rm-external.test'] },
       prepare: async ({ configFile }) => writeFile(join(configFile, '..', 'admin-token'), `${token}\n`, { mode: 0o600 }),
     });
     ca = await readFile(rm.paths.caCert, 'utf8');
@@ -68,6 +72,7 @@ describe('the dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     for (const release of held.splice(0)) release();
     await browser?.close();
     await agent?.cleanup();
+    await external?.cleanup();
     await rm?.cleanup();
     await Promise.all([a?.close(), b?.close()]);
   });
@@ -156,6 +161,36 @@ describe('the dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     const resources = await page.getByTestId('failed-resources').locator('tbody tr td:first-child').allTextContents();
     assert.ok(resources.includes('Exec[migrate-db]'), resources.join(', '));
     await browser.screenshot('8-report');
+  });
+
+  it('CA page with an external CA: that CA, the CRL in use and ringmaster\'s own certificate, nothing to sign', async () => {
+    const { page } = browser;
+    // A second ringmaster with `ca.enabled: false`, whose CA is the first one, reached as a pool.
+    external = await startRingmaster({
+      server: { certname: 'rm-external.test', dnsAltNames: [] },
+      ca: { enabled: false, external: { pool: 'ca', caFile: rm.paths.caCert, crlRefresh: '1s', waitForCert: '30s' } },
+      pools: {
+        ca: { members: [{ name: 'first', url: `https://localhost:${rm.port}` }], healthCheck: { active: { enabled: false } } },
+        compilers: { members: [{ name: 'a', url: a.url }], healthCheck: { active: { enabled: false } } },
+      },
+      admin: { tokenFile: 'admin-token' },
+      prepare: async ({ configFile }) => writeFile(join(configFile, '..', 'admin-token'), `${token}\n`, { mode: 0o600 }),
+    });
+    const caSubject = new X509Certificate(ca).subject.replace(/\n/g, ',');
+    await page.goto(`https://127.0.0.1:${external.adminPort}/#/ca`);
+    // Another origin: the token is asked for again.
+    await page.getByTestId('login').waitFor();
+    await page.getByTestId('token-input').fill(token);
+    await page.getByTestId('token-submit').click();
+    await page.getByTestId('external-ca').waitFor();
+    assert.equal(await page.getByTestId('external-ca-crl-failures').locator('.card-value').textContent(), '0');
+    assert.match((await page.getByTestId('external-ca-own').locator('.card-label').textContent()) ?? '', /^rm-external\.test expires$/);
+    assert.match((await page.getByTestId('external-ca-expires').locator('.card-value').textContent()) ?? '', /^\d+ d$/);
+    const line = (await page.getByTestId('external-ca-subject').textContent()) ?? '';
+    assert.ok(line.includes('reached through pool ca'), line);
+    assert.ok(line.includes(caSubject.replace(/^CN=/, '')), `${line} names ${caSubject}`);
+    assert.equal(await page.getByTestId('pending').count(), 0, 'no pending-requests table');
+    await browser.screenshot('9-ca-external');
   });
 
   it('no page logged a console error or threw', () => {

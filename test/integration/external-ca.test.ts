@@ -17,6 +17,8 @@ import { call, type TlsIdentity } from '../helpers/https-client.ts';
 import { startBackend, type Backend } from '../helpers/backend.ts';
 import { pollUntil } from '../helpers/puppet.ts';
 import { ringmasterCli } from '../helpers/ringmaster.ts';
+import { openApiDocument } from '../../src/admin/openapi.ts';
+import { checkAnswer } from '../../src/admin/openapi-check.ts';
 
 // ringmaster with `ca.enabled: false` in front of an external CA. The external CA here is another
 // ringmaster's built-in one (Puppet-compatible, autosigning `*.test`), reached over HTTPS as a
@@ -36,12 +38,12 @@ async function tempDir(prefix: string): Promise<string> {
   return d;
 }
 
-function externalConfig(stateDir: string, over: { certname?: string; waitForCert?: string; crlRefresh?: string; caUrl?: string } = {}) {
+function externalConfig(stateDir: string, over: { certname?: string; waitForCert?: string; crlRefresh?: string; caUrl?: string; adminTokenFile?: string } = {}) {
   return resolveConfig({
     server: { certname: over.certname ?? 'ringmaster.test', dnsAltNames: ['localhost'] },
     listeners: [{ address: '127.0.0.1', port: 0 }],
     ca: { enabled: false, keyLength: 2048, external: { pool: 'ca', caFile: join(extStateDir, 'ssl', 'certs', 'ca.pem'), crlRefresh: over.crlRefresh ?? '200ms', waitForCert: over.waitForCert ?? '10s' } },
-    admin: { enabled: false },
+    admin: over.adminTokenFile ? { address: '127.0.0.1', port: 0, tokenFile: over.adminTokenFile } : { enabled: false },
     reports: { enabled: false },
     pools: {
       ca: { members: [{ name: 'extca', url: over.caUrl ?? `https://localhost:${extPort}` }], healthCheck: noHealth },
@@ -133,6 +135,46 @@ test('a restart keeps the key and certificate; no new request goes to the CA', a
   rm1 = await startApp(externalConfig(dir), { clock: systemClock, log: silentLog });
   assert.equal(rm1.trust.serverCert.certPem, before);
   assert.equal((await ext.ca.pendingNames()).length, pending);
+});
+
+test('the admin API shows the external CA as ringmaster uses it, and refuses to list or sign with RM_CA_EXTERNAL', async () => {
+  const dir = dirs.find((d) => d.includes('rm-extca-rm-')) ?? assert.fail('no state directory');
+  const tokenFile = join(dir, 'admin-token');
+  await writeFile(tokenFile, 'sesame\n');
+  await rm1?.close(500);
+  rm1 = await startApp(externalConfig(dir, { adminTokenFile: tokenFile }), { clock: systemClock, log: silentLog });
+  const adminPort = rm1.adminAddress?.port ?? assert.fail('the admin API is not listening');
+  const ca = ext.ca.caBundlePem;
+  const admin = async (method: string, path: string) => {
+    const r = await call(adminPort, method, path, { ca, headers: { authorization: 'Bearer sesame' } });
+    const json = JSON.parse(r.body) as Record<string, unknown>;
+    assert.deepEqual(checkAnswer(openApiDocument as Parameters<typeof checkAnswer>[0], method, path.split('?')[0] ?? path, r.status, json), [], `${method} ${path}: ${r.body}`);
+    return { status: r.status, json };
+  };
+  const summary = await admin('GET', '/admin/v1/ca');
+  assert.equal(summary.status, 200);
+  const own = parseCert(rm1.trust.serverCert.certPem);
+  const extCa = parseCert(ca);
+  const view = summary.json.ca as Record<string, unknown>;
+  assert.equal(view.mode, 'external');
+  assert.equal(view.pool, 'ca');
+  assert.equal(view.subject, extCa.subjectDn);
+  assert.equal(view.notAfter, extCa.notAfter.toISOString());
+  assert.deepEqual(view.certificate, {
+    certname: 'ringmaster.test', serial: String(own.serial), notAfter: own.notAfter.toISOString(),
+    expiresInDays: Math.floor((own.notAfter.getTime() - Date.now()) / 86_400_000),
+  });
+  // victim.test was revoked on the CA by an earlier test; the CRL ringmaster holds says so.
+  assert.ok((view.revoked as number) >= 1, `revoked ${String(view.revoked)}`);
+  assert.equal(view.crlRefreshFailures, 0);
+  assert.equal(typeof view.crlNextUpdate, 'string');
+  for (const path of ['/admin/v1/ca/certificates', '/admin/v1/ca/certificates/victim.test']) {
+    const r = await admin('GET', path);
+    assert.equal(r.status, 409, path);
+    assert.equal((r.json.error as { code: string }).code, 'RM_CA_EXTERNAL');
+  }
+  const sign = await admin('POST', '/admin/v1/ca/certificates/victim.test/sign');
+  assert.equal((sign.json.error as { code: string }).code, 'RM_CA_EXTERNAL');
 });
 
 test('a request the CA does not sign in time fails the start with RM_CA_EXTERNAL_UNAVAILABLE; the key waits for the next start', async () => {
