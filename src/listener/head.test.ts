@@ -115,3 +115,13 @@ test('malformed chunked bodies are refused', () => {
   for (const body of bad) assert.throws(() => decode([body]), refused('RM_HTTP_MALFORMED'), JSON.stringify(body.slice(0, 40)));
   assert.throws(() => decode([`0\r\nX-T: ${'y'.repeat(2000)}\r\n\r\n`], 1024), refused('RM_HTTP_MALFORMED'), 'trailer over its limit');
 });
+
+test('names are checked and lower-cased the same once many distinct names have been seen', () => {
+  // Past the bound on remembered names, every name is still checked and lower-cased.
+  for (let i = 0; i < 300; i++) parseHead(head(['GET / HTTP/1.1', 'Host: x', `X-Name-${i}: v`]));
+  const h = parseHead(head(['GET / HTTP/1.1', 'HOST: x', 'X-Name-299: v', 'X-Late-NAME: w']));
+  assert.deepEqual({ ...h.headers }, { host: 'x', 'x-name-299': 'v', 'x-late-name': 'w' });
+  for (const bad of ['X Bad', 'X-Bad(', 'Host ', '\u00e9t\u00e9']) {
+    assert.throws(() => parseHead(head(['GET / HTTP/1.1', 'Host: x', `${bad}: v`])), refused('RM_HTTP_MALFORMED'), bad);
+  }
+});

@@ -44,15 +44,19 @@ const single = new Set(['host', 'content-length', 'transfer-encoding']);
  * RM_HTTP_EXPECTATION) for anything that is not a well-formed HTTP/1.x request.
  */
 export function parseHead(text: string): RequestHead {
-  const lines = text.split('\r\n');
-  const first = requestLine.exec(lines[0] ?? '');
+  const firstEnd = text.indexOf('\r\n');
+  const first = requestLine.exec(firstEnd < 0 ? text : text.slice(0, firstEnd));
   if (!first) throw malformed('malformed request line');
   if (first[3] !== '1' || (first[4] !== '0' && first[4] !== '1')) {
     throw new RingmasterError('RM_HTTP_VERSION', `HTTP/${first[3]}.${first[4]} is not supported; use HTTP/1.1`);
   }
   const minor = first[4] === '1' ? 1 : 0;
   const headers: IncomingHttpHeaders = {};
-  for (let i = 1; i < lines.length; i++) addField(headers, lines[i]!);
+  for (let at = firstEnd; at >= 0;) {
+    const from = at + 2;
+    at = text.indexOf('\r\n', from);
+    addField(headers, at < 0 ? text.slice(from) : text.slice(from, at));
+  }
 
   if (minor === 1 && headers.host === undefined) throw malformed('HTTP/1.1 request without a Host header');
   const te = headers['transfer-encoding'];
@@ -84,18 +88,32 @@ export function parseHead(text: string): RequestHead {
   return { method: first[1]!, target: first[2]!, minor, headers, framing, keepAlive, expectContinue };
 }
 
+/**
+ * Header names as sent, checked and lower-cased once: agents send the same dozen names on every
+ * request. Bounded, so names nobody sends twice do not fill it.
+ */
+const lowerNames = new Map<string, string>();
+const maxLowerNames = 256;
+
+function lowerName(rawName: string): string {
+  const known = lowerNames.get(rawName);
+  if (known !== undefined) return known;
+  if (!token.test(rawName)) throw malformed(`invalid header name "${printable(rawName)}"`);
+  const name = rawName.toLowerCase();
+  if (lowerNames.size < maxLowerNames) lowerNames.set(rawName, name);
+  return name;
+}
+
 function addField(headers: IncomingHttpHeaders, line: string): void {
   const colon = line.indexOf(':');
   // A leading space or tab is obsolete line folding; a space before the colon is refused too.
   if (colon <= 0) throw malformed(line.length > 0 && (line[0] === ' ' || line[0] === '\t') ? 'folded header line' : 'malformed header line');
-  const rawName = line.slice(0, colon);
-  if (!token.test(rawName)) throw malformed(`invalid header name "${printable(rawName)}"`);
+  const name = lowerName(line.slice(0, colon));
   let start = colon + 1;
   let end = line.length;
   while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
   while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
   const value = line.slice(start, end);
-  const name = rawName.toLowerCase();
   if (badValueChar.test(value)) throw malformed(`control character in the value of ${name}`);
   if (name === '__proto__') throw malformed('invalid header name "__proto__"');
   const prev = headers[name];
