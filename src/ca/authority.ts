@@ -5,11 +5,11 @@ import type { Log } from '../observability/log.ts';
 import type { Config } from '../config/load.ts';
 import { CaStore, type InventoryEntry } from './store.ts';
 import {
-  parseCsr, parseCert, parseCertBundle, loadSigner, generateKeyPair, createCaCertificate, createCrl,
-  type ParsedCert, type ParsedCsr, type Signer, type SubjectAltName,
+  parseCsr, parseCert, parseCertBundle, parseCrlBundle, loadSigner, generateKeyPair, createCaCertificate, createCrl,
+  type ParsedCert, type ParsedCrl, type ParsedCsr, type Signer, type SubjectAltName,
 } from './x509.ts';
 import { validateCertname, checkSubmission, checkSigning, finalSubjectAltNames, type CsrPolicy } from './csr-policy.ts';
-import { readCrlChain, nextCrlText, crlNeedsRenewal, revokedSerials, foreignCrlsExpiringSoon, type CrlChain, type CrlSettings } from './crl.ts';
+import { readCrlChain, nextCrlText, crlNeedsRenewal, revokedSerials, foreignCrlsExpiringSoon, withExternalCrls, type CrlChain, type CrlSettings } from './crl.ts';
 import { createAutosign, type AutosignDecision } from './autosign/autosign.ts';
 import { TokenStore } from './autosign/tokens.ts';
 import { certStatus, csrStatus, formatPuppetDate, type CertState, type CertStatus } from './status.ts';
@@ -374,6 +374,29 @@ export class CertificateAuthority {
       this.#log.info({ nextUpdate: this.#chain.own.nextUpdate?.toISOString() }, 'CRL re-signed before its nextUpdate');
     });
     return true;
+  }
+
+  /** PUT /puppet-ca/v1/certificate_revocation_list: newer CRLs of the chain's external issuers (crl.ts). */
+  async updateExternalCrls(text: string): Promise<{ replaced: ParsedCrl[]; kept: ParsedCrl[] }> {
+    let incoming: ParsedCrl[];
+    try {
+      incoming = parseCrlBundle(text);
+    } catch (err) {
+      throw new RingmasterError('RM_CA_CRL_INVALID', `No valid CRLs submitted: ${errorMessage(err)}`);
+    }
+    if (incoming.length === 0) throw new RingmasterError('RM_CA_CRL_INVALID', 'No valid CRLs submitted.');
+    return this.store.withLock(async () => {
+      const chain = readCrlChain(await this.store.readFile('crl'), this.#signer);
+      const r = await withExternalCrls(chain, incoming, parseCertBundle(this.#caBundlePem), this.#clock.now());
+      if (r.replaced.length > 0) {
+        await this.store.writeCrl(r.text);
+        await this.ssl.publishCa(this.#caBundlePem, r.text);
+        this.#adoptCrl(r.text, await this.store.mtime('crl'));
+      }
+      for (const c of r.replaced) this.#log.info({ issuer: c.issuerDn, number: c.number?.toString() }, 'CRL of an external issuer updated');
+      for (const c of r.kept) this.#log.warn({ issuer: c.issuerDn }, 'CRLs were submitted for this issuer but none was newer than the one in the chain; keeping it');
+      return { replaced: r.replaced, kept: r.kept };
+    });
   }
 
   get crlNextUpdate(): Date | undefined {

@@ -13,6 +13,8 @@ type Handler = (req: ServiceRequest, name: string | undefined) => Promise<Servic
 type Endpoint = { methods: Partial<Record<string, { access: Access; handler: Handler }>> };
 
 const jsonBodyLimit = 1024 * 1024;
+/** CRLs of a chain: large revocation lists run to a few MB. */
+const crlBodyLimit = 64 * 1024 * 1024;
 
 export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => Promise<ServiceResponse> {
   const version = ca.config.puppetVersion;
@@ -53,6 +55,12 @@ export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => 
           await ca.refresh();
           if (notModifiedSince(req, await ca.store.mtime('crl'))) return { status: 304 };
           return text(200, ca.crlPem);
+        } },
+        // Newer CRLs of the chain's external issuers (an imported root's); the CA's own CRL is never replaced.
+        PUT: { access: 'admin', handler: async (req, name) => {
+          if (name !== undefined) return notFound('Not Found');
+          await ca.updateExternalCrls((await req.body(crlBodyLimit)).toString('latin1'));
+          return text(200, 'Successfully updated CRLs.');
         } },
       },
     },

@@ -13,6 +13,7 @@ export const oids = {
   subjectKeyIdentifier: '2.5.29.14',
   authorityKeyIdentifier: '2.5.29.35',
   crlNumber: '2.5.29.20',
+  deltaCrlIndicator: '2.5.29.27',
   netscapeComment: '2.16.840.1.113730.1.13',
   extensionRequest: '1.2.840.113549.1.9.14',
   challengePassword: '1.2.840.113549.1.9.7',

@@ -31,6 +31,8 @@ export type RevokedEntry = { serial: bigint; date: Date; reason?: number };
 export type ParsedCrl = {
   pem: string; issuerDn: string; authorityKeyId: string | undefined; number: bigint | undefined;
   thisUpdate: Date; nextUpdate: Date | undefined; revoked: RevokedEntry[];
+  /** A delta CRL (deltaCRLIndicator), which lists only changes since a base CRL. */
+  delta: boolean;
 };
 export type KeyPair = { privateKeyPem: string; publicKeyPem: string };
 export type Signer = { readonly cert: ParsedCert };
@@ -268,6 +270,7 @@ function crlFromDer(der: Uint8Array): ParsedCrl {
   return {
     pem: derToPem(der, 'X509 CRL'), issuerDn, thisUpdate, nextUpdate, revoked,
     number: number && decodeInt(want(number, 0x02, 'CRL number').content), authorityKeyId: akiKeyId(exts),
+    delta: exts.some((e) => e.oid === oids.deltaCrlIndicator),
   };
 }
 

@@ -37,6 +37,7 @@ export const errorCodes = {
   RM_CA_UNSUPPORTED_MEDIA: { status: 415, summary: 'The CA API request has a Content-Type it does not accept.' },
   RM_CA_RENEWAL_DISABLED: { status: 404, summary: 'Certificate renewal is off (ca.autoRenewal.enabled).' },
   RM_CA_RENEWAL_FOREIGN: { status: 403, summary: 'The certificate presented for renewal was not issued by this CA.' },
+  RM_CA_CRL_INVALID: { status: 400, summary: 'CRLs submitted to PUT /puppet-ca/v1/certificate_revocation_list were refused: none could be read, one lacks an authority key identifier, or the resulting chain would not verify or be current.' },
   RM_CA_TTL_INVALID: { status: 400, summary: 'A requested certificate lifetime is not a positive whole number of seconds within limits.' },
   RM_CA_TOKEN_INVALID: { status: 400, summary: 'An autosign token request is invalid (name, lifetime).' },
 
