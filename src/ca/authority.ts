@@ -10,20 +10,23 @@ import {
 } from './x509.ts';
 import { validateCertname, checkSubmission, checkSigning, finalSubjectAltNames, type CsrPolicy } from './csr-policy.ts';
 import { readCrlChain, nextCrlText, crlNeedsRenewal, revokedSerials, foreignCrlsExpiringSoon, withExternalCrls, type CrlChain, type CrlSettings } from './crl.ts';
+import { ensureInfraCrl, infraCrlDue, revokeInInfraCrl, updateInfraExternalCrls, type InfraDeps } from './infra-crl.ts';
 import { createAutosign, type AutosignDecision } from './autosign/autosign.ts';
 import { TokenStore } from './autosign/tokens.ts';
 import { certStatus, csrStatus, formatPuppetDate, type CertState, type CertStatus } from './status.ts';
 import { SslDir } from './ssl-dir.ts';
 import { SigningQueue, type SignRequest } from './signing-queue.ts';
 
-// The CA facade: the HTTP API, the CLI and the listener all go through it.
+// The CA facade: the HTTP API, the CLI and the listener all go through it. Slightly over 500 lines
+// on purpose: every write to the CA directory (signing, revocation, the CRL chain and its
+// infrastructure copy) is sequenced here under the one directory lock; the rules themselves live
+// in csr-policy.ts, crl.ts, infra-crl.ts and signing-queue.ts.
 
 const DAY = 86_400_000;
 const standardExtensionOids = new Set(['2.5.29.14', '2.5.29.35', '2.5.29.19', '2.5.29.37', '2.5.29.15', '2.5.29.17', '2.16.840.1.113730.1.13']);
 
 export type CaConfig = Config['ca'] & { stateDir: string; serverCertname: string };
 export type AuthorityDeps = { clock: Clock; log: Log };
-
 
 export type SubmitResult = { state: 'signed' | 'requested'; decision: AutosignDecision };
 export type SignOutcome = { name: string; ok: true; cert: ParsedCert } | { name: string; ok: false; error: RingmasterError };
@@ -120,6 +123,7 @@ export class CertificateAuthority {
     const fixed = await store.withLock(() => store.repair());
     for (const f of fixed) deps.log.warn({ dir: config.dir }, `CA directory repaired: ${f}`);
     const ca = new CertificateAuthority(config, deps, store, signer, caBundlePem, crlText, chain);
+    if (config.crl.infra && (await store.withLock(() => ensureInfraCrl(ca.#infraDeps)))) deps.log.info({ dir: config.dir }, 'created infra_crl.pem');
     ca.#crlMtime = await store.mtime('crl');
     await ca.ssl.publishCa(caBundlePem, crlText);
     return ca;
@@ -173,6 +177,10 @@ export class CertificateAuthority {
 
   get #crlSettings(): CrlSettings {
     return { ttlMs: this.config.crl.ttl, renewBeforeMs: this.config.crl.renewBefore };
+  }
+
+  get #infraDeps(): InfraDeps {
+    return { store: this.store, signer: this.#signer, clock: this.#clock, settings: this.#crlSettings };
   }
 
   get #policy(): CsrPolicy {
@@ -356,6 +364,7 @@ export class CertificateAuthority {
     const chain = readCrlChain(await this.store.readFile('crl'), this.#signer);
     const text = await nextCrlText(chain, this.#signer, this.#clock, this.#crlSettings, serials);
     await this.store.writeCrl(text);
+    if (this.config.crl.infra) await revokeInInfraCrl(this.#infraDeps, serials);
     await this.ssl.publishCa(this.#caBundlePem, text);
     this.#adoptCrl(text, await this.store.mtime('crl'));
   }
@@ -366,10 +375,14 @@ export class CertificateAuthority {
     for (const c of foreignCrlsExpiringSoon(this.#chain, this.#clock.now(), this.#crlSettings)) {
       this.#log.warn({ issuer: c.issuerDn, nextUpdate: c.nextUpdate?.toISOString() }, 'a CRL in ca_crl.pem that ringmaster cannot re-sign expires soon; replace it');
     }
-    if (!crlNeedsRenewal(this.#chain.own, this.#clock.now(), this.#crlSettings)) return false;
+    const infraDue = this.config.crl.infra && (await infraCrlDue(this.#infraDeps));
+    if (!crlNeedsRenewal(this.#chain.own, this.#clock.now(), this.#crlSettings) && !infraDue) return false;
     await this.store.withLock(async () => {
       const chain = readCrlChain(await this.store.readFile('crl'), this.#signer);
-      if (!crlNeedsRenewal(chain.own, this.#clock.now(), this.#crlSettings)) return;
+      if (!crlNeedsRenewal(chain.own, this.#clock.now(), this.#crlSettings)) {
+        if (this.config.crl.infra && (await revokeInInfraCrl(this.#infraDeps, []))) this.#log.info('infra_crl.pem re-signed before its nextUpdate');
+        return;
+      }
       await this.#writeCrlLocked([]);
       this.#log.info({ nextUpdate: this.#chain.own.nextUpdate?.toISOString() }, 'CRL re-signed before its nextUpdate');
     });
@@ -387,7 +400,9 @@ export class CertificateAuthority {
     if (incoming.length === 0) throw new RingmasterError('RM_CA_CRL_INVALID', 'No valid CRLs submitted.');
     return this.store.withLock(async () => {
       const chain = readCrlChain(await this.store.readFile('crl'), this.#signer);
-      const r = await withExternalCrls(chain, incoming, parseCertBundle(this.#caBundlePem), this.#clock.now());
+      const caCerts = parseCertBundle(this.#caBundlePem);
+      const r = await withExternalCrls(chain, incoming, caCerts, this.#clock.now());
+      if (this.config.crl.infra) await updateInfraExternalCrls(this.#infraDeps, incoming, caCerts);
       if (r.replaced.length > 0) {
         await this.store.writeCrl(r.text);
         await this.ssl.publishCa(this.#caBundlePem, r.text);

@@ -53,8 +53,10 @@ export function createCaApi(ca: CertificateAuthority): (req: ServiceRequest) => 
       methods: {
         GET: { access: 'public', handler: async (req) => {
           await ca.refresh();
-          if (notModifiedSince(req, await ca.store.mtime('crl'))) return { status: 304 };
-          return text(200, ca.crlPem);
+          // With ca.crl.infra, clients get the infrastructure CRL (src/ca/infra-crl.ts).
+          const file = ca.config.crl.infra ? 'infraCrl' : 'crl';
+          if (notModifiedSince(req, await ca.store.mtime(file))) return { status: 304 };
+          return text(200, file === 'crl' ? ca.crlPem : await ca.store.readFile('infraCrl'));
         } },
         // Newer CRLs of the chain's external issuers (an imported root's); the CA's own CRL is never replaced.
         PUT: { access: 'admin', handler: async (req, name) => {

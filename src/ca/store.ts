@@ -16,10 +16,11 @@ export type { InventoryEntry } from './inventory.ts';
 export const caFileNames = {
   cert: 'ca_crt.pem', key: 'ca_key.pem', pub: 'ca_pub.pem', crl: 'ca_crl.pem',
   serial: 'serial', inventory: 'inventory.txt', requests: 'requests', signed: 'signed',
+  infraCrl: 'infra_crl.pem', infraInventory: 'infra_inventory.txt',
 } as const;
 
 export type CaFileName = keyof typeof caFileNames;
-export type CaPemFile = 'cert' | 'key' | 'pub' | 'crl';
+export type CaPemFile = 'cert' | 'key' | 'pub' | 'crl' | 'infraCrl';
 export type CaStoreOptions = { lockTimeoutMs?: number };
 export type CaInitialFiles = { caCertPem: string; caKeyPem: string; caPubPem: string; crlPem: string; nextSerial: bigint };
 export type NamedPem = { name: string; pem: string };
@@ -238,7 +239,26 @@ export class CaStore {
     await writeFileAtomic(this.pathOf('crl'), pem, { mode: publicMode });
   }
 
-  async mtime(name: 'cert' | 'crl'): Promise<number> {
+  /** infra_crl.pem (the infrastructure CRL, src/ca/infra-crl.ts). */
+  async writeInfraCrl(pem: string): Promise<void> {
+    this.#assertLocked('writeInfraCrl');
+    await writeFileAtomic(this.pathOf('infraCrl'), pem, { mode: publicMode });
+  }
+
+  async hasInfraCrl(): Promise<boolean> {
+    return fs.access(this.pathOf('infraCrl')).then(() => true, () => false);
+  }
+
+  /** The certnames in infra_inventory.txt, one per line (puppetserver's format); none when the file is missing. */
+  async readInfraInventory(): Promise<string[]> {
+    const text = await fs.readFile(this.pathOf('infraInventory'), 'utf8').catch((err: unknown) => {
+      if (errno(err) === 'ENOENT') return '';
+      throw invalid(this.pathOf('infraInventory'), 'cannot be read', err);
+    });
+    return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  }
+
+  async mtime(name: 'cert' | 'crl' | 'infraCrl'): Promise<number> {
     const path = this.pathOf(name);
     try {
       return (await fs.stat(path)).mtimeMs;

@@ -89,6 +89,7 @@ const ca = z.strictObject({
       ttl: duration('crl.ttl').prefault('5y').describe('nextUpdate of each CRL ringmaster signs. Puppet 7 agents never refresh their CRL, so keep it long.'),
       renewBefore: duration('crl.renewBefore').prefault('90d').describe('Re-sign the CRL when less than this remains before its nextUpdate.'),
       checkInterval: duration('crl.checkInterval').prefault('1h').describe('How often the CRL expiry is checked.'),
+      infra: z.boolean().default(false).describe('Keep an infrastructure CRL (puppetserver `enable-infra-crl`): `infra_crl.pem` revokes only the certnames listed in `infra_inventory.txt` in the CA directory, and is what `/puppet-ca/v1/certificate_revocation_list` serves. The listeners still check agents against the full CRL.'),
     })
     .prefault({}),
   autoRenewal: z
