@@ -50,6 +50,29 @@ test('the CRL is re-signed once less than renewBefore remains, without being ask
   assert.equal(await ca.renewCrlIfDue(), false);
 });
 
+test('the infrastructure CRL is re-signed when it is due, also while the full CRL is not', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const config = await caConfig({ crl: { ttl: '100d', renewBefore: '30d', infra: true } });
+  const ca = await CertificateAuthority.create(config, { clock, log: silentLog });
+  const read = async (file: string) => parseCrl(await readFile(join(config.dir, file), 'utf8'));
+  const infra0 = await read('infra_crl.pem');
+  // The full CRL re-signed at day 40 is due at day 110; the infrastructure CRL made at day 0 is due at day 70.
+  const key = await generateKeyPair({ type: 'rsa', bits: 2048 });
+  await ca.issueForKey({ certname: 'agent.test', publicKeyPem: key.publicKeyPem, subjectAltNames: [], cliAuth: false, replace: false });
+  clock.advance(40 * 86400_000);
+  // An agent's revocation re-signs the full CRL only.
+  await ca.revoke(['agent.test']);
+  assert.equal((await read('infra_crl.pem')).pem, infra0.pem);
+  const full = await read('ca_crl.pem');
+  clock.advance(31 * 86400_000);
+  assert.equal(await ca.renewCrlIfDue(), true);
+  const infra1 = await read('infra_crl.pem');
+  assert.equal(infra1.number, (infra0.number ?? 0n) + 1n);
+  assert.ok((infra1.nextUpdate?.getTime() ?? 0) > (infra0.nextUpdate?.getTime() ?? 0));
+  assert.equal((await read('ca_crl.pem')).pem, full.pem, 'the full CRL, not yet due, is left as it is');
+  assert.equal(await ca.renewCrlIfDue(), false);
+});
+
 test('alt names wait for an operator who allows them', async () => {
   const config = await caConfig({ autosign: { all: true } });
   const ca = await CertificateAuthority.create(config, { clock: systemClock, log: silentLog });
