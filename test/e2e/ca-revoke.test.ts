@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { createAgent, describeRun, pollUntil, runProcess, skipUnlessInstalled, uniqueCertname, type Agent } from '../helpers/puppet.ts';
+import { autosignedAgent, describeRun, pollUntil, runProcess, skipUnlessInstalled, type Agent } from '../helpers/puppet.ts';
 import { httpsRequest, listCerts, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
 
 const skip = skipUnlessInstalled('puppet-agent', 'openssl');
@@ -38,13 +38,7 @@ describe('revocation through the running listener', { skip, timeout: 180_000 }, 
     await rm?.cleanup();
   });
 
-  const signedAgent = async (prefix: string): Promise<Agent> => {
-    const agent = await createAgent({ certname: uniqueCertname(prefix, 'auto.test'), port: ringmaster().port });
-    agents.push(agent);
-    const boot = await agent.sslBootstrap({ waitforcert: 0 });
-    assert.equal(boot.code, 0, describeRun('puppet ssl bootstrap', boot));
-    return agent;
-  };
+  const signedAgent = (prefix: string): Promise<Agent> => autosignedAgent(ringmaster().port, prefix, agents);
 
   it('refuses the revoked agent at once, keeps serving others, and lists its serial in the CRL', async () => {
     const victim = await signedAgent('revoked');

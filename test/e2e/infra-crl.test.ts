@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseCert, parseCrlBundle } from '../../src/ca/x509.ts';
-import { createAgent, describeRun, pollUntil, skipUnlessInstalled, uniqueCertname, type Agent } from '../helpers/puppet.ts';
+import { autosignedAgent, describeRun, pollUntil, skipUnlessInstalled, type Agent } from '../helpers/puppet.ts';
 import { httpsRequest, startRingmaster, type Ringmaster } from '../helpers/ringmaster.ts';
 
 const skip = skipUnlessInstalled('puppet-agent');
@@ -24,13 +24,7 @@ describe('the infrastructure CRL with real agents', { skip, timeout: 240_000 }, 
     await rm?.cleanup();
   });
 
-  const signedAgent = async (prefix: string): Promise<Agent> => {
-    const agent = await createAgent({ certname: uniqueCertname(prefix, 'auto.test'), port: ringmaster().port });
-    agents.push(agent);
-    const boot = await agent.sslBootstrap({ waitforcert: 0 });
-    assert.equal(boot.code, 0, describeRun('puppet ssl bootstrap', boot));
-    return agent;
-  };
+  const signedAgent = (prefix: string): Promise<Agent> => autosignedAgent(ringmaster().port, prefix, agents);
   const serialOf = async (agent: Agent) => parseCert(await readFile(agent.paths.cert, 'utf8')).serial;
 
   it('agents get a CRL of infrastructure revocations only; the listener refuses every revoked agent', async () => {

@@ -246,6 +246,18 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   };
 }
 
+/**
+ * A new agent named `<prefix>-….<domain>`, bootstrapped against the CA at `port`, which must
+ * autosign it; added to `agents` for cleanup. Throws with the run's output when bootstrap fails.
+ */
+export async function autosignedAgent(port: number, prefix: string, agents: Agent[], domain = 'auto.test'): Promise<Agent> {
+  const agent = await createAgent({ certname: uniqueCertname(prefix, domain), port });
+  agents.push(agent);
+  const boot = await agent.sslBootstrap({ waitforcert: 0 });
+  if (boot.code !== 0) throw new Error(describeRun('puppet ssl bootstrap', boot));
+  return agent;
+}
+
 export type Identity = { caCert: string; crl: string; cert: string; key: string };
 
 /** Gives an agent an identity issued elsewhere (CA bundle, CRL chain, cert, key), as a migrated host has. */
