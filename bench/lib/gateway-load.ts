@@ -5,6 +5,7 @@
 import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
+import { LeanPool } from './gateway-client.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 
 export type Identity = { cert: string; key: string };
@@ -24,6 +25,8 @@ export type LoadJob = {
   warmupMs: number;
   durationMs: number;
   rate?: number;
+  /** The keep-alive and paced phases' client: the lean one of gateway-client.ts, or undici. */
+  client: 'lean' | 'undici';
 };
 
 export type LoadResult = {
@@ -84,7 +87,39 @@ class Recorder {
   }
 }
 
-function pools(job: LoadJob): Pool[] {
+/** Where a keep-alive or paced run sends: one connection pool per agent identity. */
+type Sender = { send: (i: number) => Promise<string | undefined>; destroy: () => Promise<void> };
+
+function pools(job: LoadJob, onConnect: () => void): Sender[] {
+  const per = Math.ceil(job.concurrency / job.identities.length);
+  if (job.client === 'lean') {
+    const built = new Map<string, Buffer>();
+    return job.identities.map((id) => {
+      const pool = new LeanPool({ port: job.port, ca: job.ca, cert: id.cert, key: id.key }, { connections: per, tag: backendTag, timeoutMs: 30_000, onConnect });
+      return { send: (i) => viaLean(pool, built, job.port, i), destroy: () => Promise.resolve(pool.destroy()) };
+    });
+  }
+  return undiciPools(job).map((pool) => {
+    pool.on('connect', onConnect);
+    return { send: (i) => viaPool(pool, i), destroy: () => pool.destroy() };
+  });
+}
+
+async function viaLean(pool: LeanPool, built: Map<string, Buffer>, port: number, i: number): Promise<string | undefined> {
+  const r = requestFor(i);
+  let bytes = built.get(r.path);
+  if (!bytes) {
+    const head = `${r.method} ${r.path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n${Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+    bytes = r.body ? Buffer.concat([Buffer.from(head, 'latin1'), r.body]) : Buffer.from(head, 'latin1');
+    built.set(r.path, bytes);
+  }
+  const a = await pool.request(bytes);
+  if (a.status !== 200) return `${r.method} ${r.path.split('?')[0]}: ${a.status} ${a.start}`;
+  if (!a.tagged) return `${r.method} ${r.path.split('?')[0]}: 200 without the backend's body`;
+  return undefined;
+}
+
+function undiciPools(job: LoadJob): Pool[] {
   const per = Math.ceil(job.concurrency / job.identities.length);
   return job.identities.map(
     (id) =>
@@ -132,13 +167,12 @@ function viaNewConnection(job: LoadJob, id: Identity, i: number): Promise<string
 async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
   const rec = new Recorder();
   let measureFrom = Number.POSITIVE_INFINITY;
-  const open = job.kind === 'connections' ? [] : pools(job);
-  for (const pool of open) pool.on('connect', () => void (performance.now() >= measureFrom && rec.handshakes++));
+  const open = job.kind === 'connections' ? [] : pools(job, () => void (performance.now() >= measureFrom && rec.handshakes++));
   // A paced run opens all its connections first (part of the warm-up), so a burst in the
   // measured window finds a connection instead of waiting for a handshake.
   if (job.kind === 'paced') {
     const per = Math.ceil(job.concurrency / job.identities.length);
-    await Promise.all(open.flatMap((pool) => Array.from({ length: per }, (_, i) => viaPool(pool, 1 + 10 * i).catch(() => undefined))));
+    await Promise.all(open.flatMap((pool) => Array.from({ length: per }, (_, i) => pool.send(1 + 10 * i).catch(() => undefined))));
   }
   const start = performance.now();
   measureFrom = start + job.warmupMs;
@@ -182,7 +216,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
           for (let due = start + next * interval; due <= now && due < measureTo; due = start + ++next * interval) {
             const i = next;
             if (due >= measureFrom) rec.lags.push(now - due);
-            const p = timed(due, i, () => viaPool(open[i % open.length]!, i)).finally(() => inFlight.delete(p));
+            const p = timed(due, i, () => open[i % open.length]!.send(i)).finally(() => inFlight.delete(p));
             inFlight.add(p);
           }
           if (start + next * interval >= measureTo) resolve();
@@ -197,7 +231,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
           const id = job.identities[w % job.identities.length]!;
           while (performance.now() < measureTo) {
             const i = next++;
-            const send = job.kind === 'connections' ? () => viaNewConnection(job, id, i) : () => viaPool(open[w % open.length]!, i);
+            const send = job.kind === 'connections' ? () => viaNewConnection(job, id, i) : () => open[w % open.length]!.send(i);
             await timed(performance.now(), i, send);
           }
         }),
