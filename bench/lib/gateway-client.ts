@@ -43,7 +43,7 @@ class LeanConnection {
     });
     this.ready.catch(() => undefined);
     this.socket.on('data', (d: Buffer) => this.#data(d));
-    this.socket.on('error', (err) => this.#fail(err));
+    this.socket.on('error', (err: Error) => this.#fail(err));
     this.socket.on('close', () => this.#fail(new Error('connection closed by the front door')));
   }
 
