@@ -10,6 +10,7 @@ import type { Route } from '../router/route.ts';
 import { classify, retriable } from './failure.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { MemberConnections, UpstreamRequest } from './connections.ts';
+import { transactionUuidOf } from './transaction.ts';
 
 // Forwards one agent request to a member of a pool and streams the answer back. A request is
 // tried on another member only while nothing has been answered and its body can be sent again:
@@ -51,7 +52,6 @@ export type ProxyOutcome = { status: number; member: string | undefined; attempt
 
 const catalogPath = /^\/puppet\/v[34]\/catalog(\/|$)/;
 const reportPath = /^\/puppet\/v3\/report\/[^/]+$/;
-const transactionUuid = /(?:^|[?&])transaction_uuid=([0-9A-Fa-f-]{36})(?:&|$)/;
 
 export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log: Log): Promise<ProxyOutcome> {
   const { req, res, peer } = ex;
@@ -85,7 +85,7 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     if (Buffer.isBuffer(body)) observe.report(body);
     else if (body) teeWhole(body, (whole) => observe.report(whole));
   }
-  const txn = observe && compile ? transactionUuid.exec(method === 'GET' ? ex.rawTarget.slice(ex.rawTarget.indexOf('?') + 1) : Buffer.isBuffer(body) ? body.toString('latin1') : '')?.[1] : undefined;
+  const txn = observe && compile ? transactionUuidOf(method === 'GET' ? ex.rawTarget : Buffer.isBuffer(body) ? body : '') : undefined;
 
   const headers = upstreamRequestHeaders({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
   const key = peer.kind === 'verified' ? peer.certname : undefined;
