@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { transactionUuidOf } from './transaction.ts';
 
 const id = '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
@@ -19,4 +21,21 @@ test('a field that only ends in transaction_uuid, a malformed or truncated value
   }
   // The first well-formed field wins; a malformed one before it is skipped.
   assert.equal(transactionUuidOf(`transaction_uuid=bad&transaction_uuid=${id}`), id);
+});
+
+test('the value found keeps nothing of the body or the target alive', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const kept: (string | undefined)[] = [];
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  // 24 bodies and 24 targets of 1 MB each: a value that were a slice of its input would keep 48 MB.
+  for (let i = 0; i < 24; i++) {
+    kept.push(transactionUuidOf(Buffer.from(`facts=${String(i).repeat(1 << 20)}&transaction_uuid=${id}`)));
+    kept.push(transactionUuidOf(`/puppet/v3/catalog/n${i}?facts=${'f'.repeat(1 << 20)}${i}&transaction_uuid=${id}`));
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.deepEqual(new Set(kept), new Set([id]));
+  assert.ok(grown < 8 << 20, `the heap grew by ${(grown / 2 ** 20).toFixed(1)} MB`);
 });
