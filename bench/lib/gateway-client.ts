@@ -5,13 +5,13 @@
 // just enough parsing to frame them (Content-Length or chunked) and to find the backend's tag in
 // the body, which is all the benchmark needs. It is not a general HTTP client.
 import { connect, type TLSSocket } from 'node:tls';
+import { ChunkedDecoder } from '../../src/listener/head.ts';
 
 export type LeanTarget = { port: number; ca: string; cert: string; key: string };
 /** An answer: its status, whether the body carried `tag`, and the body's first bytes for errors. */
 export type LeanAnswer = { status: number; tagged: boolean; start: string };
 
 const headEnd = Buffer.from('\r\n\r\n');
-const crlf = Buffer.from('\r\n');
 
 type Pending = { bytes: Buffer; resolve: (a: LeanAnswer) => void; reject: (e: Error) => void };
 
@@ -24,7 +24,7 @@ class LeanConnection {
   #status = 0;
   /** Body bytes still to come (Content-Length), or -1 while reading chunked framing. */
   #left = 0;
-  #chunk: ChunkState | undefined;
+  #chunk: ChunkedDecoder | undefined;
   #close = false;
   #tagged = false;
   #tail: Buffer = Buffer.alloc(0);
@@ -77,7 +77,7 @@ class LeanConnection {
       const length = /\r\ncontent-length:\s*(\d+)/.exec(head);
       if (/\r\ntransfer-encoding:\s*chunked/.test(head)) {
         this.#left = -1;
-        this.#chunk = new ChunkState();
+        this.#chunk = new ChunkedDecoder();
       } else {
         this.#left = length ? Number(length[1]) : 0;
         this.#chunk = undefined;
@@ -85,8 +85,9 @@ class LeanConnection {
       body = buf.subarray(end + 4);
     }
     if (this.#chunk) {
-      const done = this.#chunk.feed(body, (data) => this.#body(data));
-      if (done) this.#finish();
+      const r = this.#chunk.push(body, (data) => this.#body(data));
+      if (r === 'error' || r === 'extra') this.socket.destroy(new Error(`chunked answer ${r === 'error' ? 'badly framed' : 'followed by stray bytes'}`));
+      else if (r === 'end') this.#finish();
     } else {
       const used = Math.min(this.#left, body.length);
       if (used > 0) this.#body(body.subarray(0, used));
@@ -127,44 +128,6 @@ class LeanConnection {
     this.#current = undefined;
     p?.reject(err);
     if (was) this.#pool.released(this);
-  }
-}
-
-/** Chunked framing: size lines, data, the CRLF after each chunk, and the trailer section. */
-class ChunkState {
-  #phase: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
-  #line = '';
-  #left = 0;
-
-  /** Feeds bytes; true once the last chunk and the trailer have been read. */
-  feed(buf: Buffer, onData: (b: Buffer) => void): boolean {
-    let i = 0;
-    while (i < buf.length) {
-      if (this.#phase === 'data') {
-        const n = Math.min(this.#left, buf.length - i);
-        onData(buf.subarray(i, i + n));
-        i += n;
-        this.#left -= n;
-        if (this.#left === 0) this.#phase = 'data-end';
-        continue;
-      }
-      const nl = buf.indexOf(crlf, i);
-      const upto = nl < 0 ? buf.length : nl;
-      this.#line += buf.toString('latin1', i, upto);
-      if (nl < 0) return false;
-      i = nl + 2;
-      const line = this.#line;
-      this.#line = '';
-      if (this.#phase === 'size') {
-        this.#left = parseInt(line, 16);
-        this.#phase = this.#left === 0 ? 'trailer' : 'data';
-      } else if (this.#phase === 'data-end') {
-        this.#phase = 'size';
-      } else if (line === '') {
-        return true;
-      }
-    }
-    return false;
   }
 }
 
