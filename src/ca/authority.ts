@@ -1,3 +1,8 @@
+// The CA facade: the HTTP API, the CLI and the listener all go through it. Slightly over 500 lines
+// on purpose: every write to the CA directory (signing, revocation, the CRL chain and its
+// infrastructure copy) is sequenced here under the one directory lock; the rules themselves live
+// in csr-policy.ts, crl.ts, infra-crl.ts and signing-queue.ts.
+
 import { join } from 'node:path';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -16,11 +21,6 @@ import { TokenStore } from './autosign/tokens.ts';
 import { certStatus, csrStatus, formatPuppetDate, type CertState, type CertStatus } from './status.ts';
 import { SslDir } from './ssl-dir.ts';
 import { SigningQueue, type SignRequest } from './signing-queue.ts';
-
-// The CA facade: the HTTP API, the CLI and the listener all go through it. Slightly over 500 lines
-// on purpose: every write to the CA directory (signing, revocation, the CRL chain and its
-// infrastructure copy) is sequenced here under the one directory lock; the rules themselves live
-// in csr-policy.ts, crl.ts, infra-crl.ts and signing-queue.ts.
 
 const DAY = 86_400_000;
 const standardExtensionOids = new Set(['2.5.29.14', '2.5.29.35', '2.5.29.19', '2.5.29.37', '2.5.29.15', '2.5.29.17', '2.16.840.1.113730.1.13']);
