@@ -21,7 +21,7 @@ import { caPoolOf } from './router/router.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
 import { startObservability } from './observability/service.ts';
-import { gcMode, mallocInUse, newSpaceCommittedMb, newSpaceMb } from './lib/allocator.ts';
+import { gcMode, mallocInUse, newSpaceCommittedMb, newSpaceMb, pretenuring } from './lib/allocator.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -119,7 +119,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   try {
     for (const l of listeners) {
       const a = await l.listen();
-      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse(), gc: gcMode(), newSpaceMb: newSpaceMb(), newSpaceCommittedMb: newSpaceCommittedMb() }, 'listening');
+      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse(), gc: gcMode(), pretenuring: pretenuring(), newSpaceMb: newSpaceMb(), newSpaceCommittedMb: newSpaceCommittedMb() }, 'listening');
     }
   } catch (err) {
     // A failed start must not leave the admin API holding the process open.

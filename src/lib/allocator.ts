@@ -23,6 +23,11 @@ export function gcMode(execArgv: readonly string[] = process.execArgv): 'single-
   return execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel';
 }
 
+/** Whether V8 may create an allocation site's objects straight in the old generation (bin/ringmaster turns it off; RINGMASTER_PRETENURING=on leaves it on). */
+export function pretenuring(execArgv: readonly string[] = process.execArgv): 'off' | 'on' {
+  return execArgv.includes('--no-allocation-site-pretenuring') ? 'off' : 'on';
+}
+
 /** The young generation's fixed semi-space in MB (bin/ringmaster, RINGMASTER_NEW_SPACE_MB), or 'auto' when V8 sizes it. */
 export function newSpaceMb(execArgv: readonly string[] = process.execArgv): number | 'auto' {
   const flag = execArgv.find((a) => a.startsWith('--min-semi-space-size='));

@@ -6,7 +6,7 @@ export const errorCodes = {
   RM_CONFIG_INVALID: { status: 500, summary: 'The configuration file does not match the schema.' },
   RM_CONFIG_UNREADABLE: { status: 500, summary: 'The configuration file cannot be read or is not YAML.' },
   RM_STATE_DIR: { status: 500, summary: 'The state directory cannot be created or used.' },
-  RM_ENV_INVALID: { status: 500, summary: 'An environment variable read by bin/ringmaster (RINGMASTER_MALLOC, RINGMASTER_GC, RINGMASTER_NEW_SPACE_MB) has a value it does not accept.' },
+  RM_ENV_INVALID: { status: 500, summary: 'An environment variable read by bin/ringmaster (RINGMASTER_MALLOC, RINGMASTER_GC, RINGMASTER_NEW_SPACE_MB, RINGMASTER_PRETENURING) has a value it does not accept.' },
 
   // the CA directory and its lock
   RM_CA_DIR_INVALID: { status: 500, summary: 'A file in the CA directory is missing or corrupt; the message names it.' },

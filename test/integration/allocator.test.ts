@@ -8,7 +8,8 @@ import { ringmasterBin, startRingmaster } from '../helpers/ringmaster.ts';
 // bin/ringmaster runs `serve` on jemalloc when Debian's libjemalloc2 is installed (scripts/test.sh
 // installs it), and on the system allocator when RINGMASTER_MALLOC=system; with one CPU (or
 // RINGMASTER_GC=single) V8 collects garbage on the main thread; its young generation has a fixed
-// 16 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise.
+// 16 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise; allocation-site pretenuring is
+// off unless RINGMASTER_PRETENURING=on.
 
 const multiarch = arch() === 'arm64' ? 'aarch64' : 'x86_64';
 const jemalloc = `/usr/lib/${multiarch}-linux-gnu/libjemalloc.so.2`;
@@ -81,8 +82,21 @@ test('the young generation has a fixed 16 MB semi-space by default, another size
   }
 });
 
+test('V8 does not create objects straight in the old generation by allocation site, unless RINGMASTER_PRETENURING=on', async () => {
+  const [off, on] = await Promise.all([startRingmaster(), startRingmaster({ env: { RINGMASTER_PRETENURING: 'on' } })]);
+  try {
+    const argv = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv(off.pid).includes('--no-allocation-site-pretenuring'));
+    assert.ok(!argv(on.pid).some((a) => a.includes('pretenuring')));
+    assert.match(off.logs(), /"pretenuring":"off"/);
+    assert.match(on.logs(), /"pretenuring":"on"/);
+  } finally {
+    await Promise.all([off.stop(), on.stop()]);
+  }
+});
+
 test('bin/ringmaster refuses a value it does not know in its environment, with RM_ENV_INVALID, and starts nothing', () => {
-  for (const [name, value] of [['RINGMASTER_MALLOC', 'tcmalloc'], ['RINGMASTER_GC', 'concurrent'], ['RINGMASTER_NEW_SPACE_MB', '16m'], ['RINGMASTER_NEW_SPACE_MB', '2048'], ['RINGMASTER_NEW_SPACE_MB', '-1']] as const) {
+  for (const [name, value] of [['RINGMASTER_MALLOC', 'tcmalloc'], ['RINGMASTER_GC', 'concurrent'], ['RINGMASTER_NEW_SPACE_MB', '16m'], ['RINGMASTER_NEW_SPACE_MB', '2048'], ['RINGMASTER_NEW_SPACE_MB', '-1'], ['RINGMASTER_PRETENURING', 'yes']] as const) {
     const r = spawnSync(ringmasterBin, ['--version'], { env: { ...process.env, [name]: value }, encoding: 'utf8' });
     assert.equal(r.status, 2, `${name}=${value}`);
     assert.match(r.stderr, new RegExp(`RM_ENV_INVALID: ${name} must be .*not '${value}'`));
