@@ -23,6 +23,7 @@ import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
 import { makeTempDir } from '../test/helpers/puppet.ts';
 import { repoRoot, type Ringmaster } from '../test/helpers/ringmaster.ts';
 import { startBenchRingmaster } from './lib/bench-setup.ts';
+import { StallMeters } from './lib/stalls.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const { values: args } = parseArgs({
@@ -48,7 +49,11 @@ const { values: args } = parseArgs({
     pin: { type: 'boolean', default: false },
     // The keep-alive and paced client: lean (bench/lib/gateway-client.ts) or undici.
     client: { type: 'string', default: 'lean' },
+    // Paced rounds also measure the machine's own stalls (bench/lib/stall-meter.ts; needs root
+    // for real-time priority): --no-stall-meter leaves them out.
+    'stall-meter': { type: 'boolean', default: true },
   },
+  allowNegative: true,
 });
 const durationMs = Number(args.duration) * 1000;
 const warmupMs = Number(args.warmup) * 1000;
@@ -83,6 +88,16 @@ const backendStats = (reset: boolean): Promise<BackendStats> => ask({ op: 'stats
 
 let rm: Ringmaster | undefined;
 const stops: (() => Promise<void>)[] = [];
+let meters: StallMeters | undefined;
+if (args['stall-meter'] && args.phases.split(',').includes('paced')) {
+  const started = await StallMeters.start(Array.from({ length: availableParallelism() }, (_, i) => i));
+  if (started instanceof StallMeters) {
+    meters = started;
+    stops.push(() => started.close());
+  } else {
+    log(`stall meters not running: ${started.unavailable}`);
+  }
+}
 const results: DoorResult[] = [];
 let pacedRate: { rate: number; from: string } | undefined = args['paced-rate'] === undefined ? undefined : { rate: Number(args['paced-rate']), from: '--paced-rate' };
 try {
@@ -180,8 +195,12 @@ try {
       for (let attempt = 1; attempt <= attempts && (best === undefined || best.otherCores > otherLimit); attempt++) {
         const busy = await waitForQuiet({ maxWaitMs: quietWaitMs });
         log(`${name}: ${what}${attempt > 1 ? ` (attempt ${attempt})` : ''}${busy > otherLimit ? ` (the machine is not idle: ${busy.toFixed(2)} cores busy elsewhere)` : ''}`);
-        const m = await runLoad(job, { door: l.door.pid, backend: backendPid, pin: args.pin });
+        const m = await runLoad(job, { door: l.door.pid, backend: backendPid, pin: args.pin }, meters);
         log(`${name}: ${what}: ${Math.round(m.perSec)}/s, p50 ${m.latency.p50Ms.toFixed(2)} ms, p90 ${m.latency.p90Ms.toFixed(2)} p99 ${m.latency.p99Ms.toFixed(2)} max ${m.latency.maxMs.toFixed(1)} ms, errors ${m.errors}, CPU front door ${m.doorCores.toFixed(2)} backend ${m.backendCores.toFixed(2)} client ${m.clientCores.toFixed(2)} other ${m.otherCores.toFixed(2)}${job.kind === 'connections' ? '' : `, connections opened while measuring ${m.handshakes}`}${m.sendLag ? `, client send lag p50 ${m.sendLag.p50Ms.toFixed(2)} p99 ${m.sendLag.p99Ms.toFixed(2)} ms` : ''}`);
+        if (m.stalls) {
+          const st = m.stalls;
+          log(`${name}:   machine stalls ${st.perCpu.map((c) => `CPU ${c.cpu} ${c.count} (${c.totalMs.toFixed(1)} ms, longest ${c.maxMs.toFixed(1)})`).join(', ')}; ${(st.touchedShare * 100).toFixed(2)}% of requests met one; the others: p50 ${st.untouched.p50Ms.toFixed(2)} p99 ${st.untouched.p99Ms.toFixed(2)} ms`);
+        }
         if (job.kind !== 'connections') log(`${name}:   p50/p99 ms by request: ${Object.entries(m.latencyByKind).map(([k, v]) => `${k} ${v.p50Ms.toFixed(2)}/${v.p99Ms.toFixed(2)}`).join(', ')}`);
         if (best === undefined || m.otherCores < best.otherCores) best = m;
       }
@@ -215,7 +234,11 @@ try {
   for (let round = 1; round <= rounds && rate !== undefined && phases.has('paced'); round++) {
     for (const l of live) await measure(l, `round ${round}/${rounds}, paced at ${rate}/s`, job(l, 'paced', pacedConcurrency, rate));
   }
-  for (const l of live) l.result.paced = median(l.rounds.paced, (m) => m.latency.p99Ms);
+  for (const l of live) {
+    l.result.paced = median(l.rounds.paced, (m) => m.latency.p99Ms);
+    const metered = l.rounds.paced.filter((m) => m.stalls !== undefined);
+    if (metered.length > 0) l.result.pacedOutsideStalls = median(metered, (m) => m.stalls!.untouched.p99Ms);
+  }
   for (let round = 1; round <= rounds && phases.has('connections'); round++) {
     for (const l of live) await measure(l, `round ${round}/${rounds}, new TLS connection per request, ${connectionConcurrency} in flight`, job(l, 'connections', connectionConcurrency));
   }

@@ -6,7 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { LeanPool } from './gateway-client.ts';
-import { summarize, type LatencySummary } from './stats.ts';
+import { monotonicMs, summarize, type LatencySummary } from './stats.ts';
 
 export type Identity = { cert: string; key: string };
 
@@ -27,6 +27,8 @@ export type LoadJob = {
   rate?: number;
   /** The keep-alive and paced phases' client: the lean one of gateway-client.ts, or undici. */
   client: 'lean' | 'undici';
+  /** Paced runs: return each answered request's start and end (for bench/lib/stalls.ts). */
+  spans?: boolean;
 };
 
 export type LoadResult = {
@@ -46,6 +48,8 @@ export type LoadResult = {
   /** The same by request: catalog POST (50 KB answer), node GET, file_metadata GET. */
   latencyByKind: Record<RequestKind, LatencySummary>;
   clientCpuMs: number;
+  /** With `spans`: each answered request's start and end on the monotonic clock (ms, flat pairs). */
+  spans?: number[];
 };
 
 export type LoadMessage = { op: 'measuring' } | { op: 'done'; result: LoadResult } | { op: 'failed'; error: string };
@@ -175,6 +179,9 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     await Promise.all(open.flatMap((pool) => Array.from({ length: per }, (_, i) => pool.send(1 + 10 * i).catch(() => undefined))));
   }
   const start = performance.now();
+  // performance.now() is this process's own; spans are given on the clock every process shares.
+  const toMonotonic = monotonicMs() - performance.now();
+  const spans: number[] | undefined = job.spans && job.kind === 'paced' ? [] : undefined;
   measureFrom = start + job.warmupMs;
   const measureTo = measureFrom + job.durationMs;
   let cpuAtStart = process.cpuUsage();
@@ -198,6 +205,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     // the closed loops count what ends within the window, which is what the rate divides by.
     else if (job.kind === 'paced' || end <= measureTo) {
       rec.latencies.push(end - startedAt);
+      spans?.push(startedAt + toMonotonic, end + toMonotonic);
       rec.byKind[job.kind === 'connections' ? 'node' : kindOf(i)].push(end - startedAt);
     }
   };
@@ -254,6 +262,7 @@ async function run(job: LoadJob, announce: () => void): Promise<LoadResult> {
     latency: summarize(rec.latencies),
     latencyByKind: { catalog: summarize(rec.byKind.catalog), node: summarize(rec.byKind.node), file_metadata: summarize(rec.byKind.file_metadata) },
     clientCpuMs: (cpu.user + cpu.system) / 1000,
+    ...(spans ? { spans } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Identity, LoadJob, LoadMessage, LoadResult } from './gateway-load.ts';
 import { forkScript, nextMessage, pinTree, systemBusyMs, treeCpuMs } from './gateway-procs.ts';
+import { analyseStalls, type StallMeters, type StallReport } from './stalls.ts';
 
 export type Measured = LoadResult & {
   /** CPU cores used during the window by the front door's processes, the backend and the client. */
@@ -14,6 +15,8 @@ export type Measured = LoadResult & {
   clientCores: number;
   /** Busy cores of the machine beyond those three: other work that competed with the run. */
   otherCores: number;
+  /** Paced runs with stall meters: the machine's stalls in the window and the requests they met. */
+  stalls?: StallReport;
 };
 
 const loadScript = join(import.meta.dirname, 'gateway-load.ts');
@@ -23,8 +26,10 @@ const loadScript = join(import.meta.dirname, 'gateway-load.ts');
  * CPU then counts as the front door's. The client process is new for every job, so nothing one
  * job left behind (sockets, heap) weighs on the next.
  */
-export async function runLoad(job: LoadJob, pids: { door: number; backend: number; pin?: boolean }): Promise<Measured> {
+export async function runLoad(job: LoadJob, pids: { door: number; backend: number; pin?: boolean }, meters?: StallMeters): Promise<Measured> {
+  const metered = meters !== undefined && job.kind === 'paced';
   const client = forkScript(loadScript);
+  let stalls: Map<number, number[]> | undefined;
   if (pids.pin) {
     // The front door alone on CPU 0; the client and the backend share CPU 1.
     pinTree(pids.door, 0);
@@ -37,8 +42,9 @@ export async function runLoad(job: LoadJob, pids: { door: number; backend: numbe
     // Either may fail first; the other must not reject unobserved.
     done.catch(() => undefined);
     measuring.catch(() => undefined);
-    client.child.send(job);
+    client.child.send(metered ? { ...job, spans: true } : job);
     await measuring;
+    if (metered) meters.start();
     const t0 = performance.now();
     const door0 = treeCpuMs(pids.door);
     const backend0 = treeCpuMs(pids.backend);
@@ -48,18 +54,23 @@ export async function runLoad(job: LoadJob, pids: { door: number; backend: numbe
     const doorMs = treeCpuMs(pids.door) - door0;
     const backendMs = treeCpuMs(pids.backend) - backend0;
     const systemMs = systemBusyMs() - system0;
+    if (metered) stalls = await meters.stop();
     if (end.op === 'failed') throw new Error(`load client failed: ${end.error}`);
     if (end.op !== 'done') throw new Error('load client answered out of turn');
     const clientCores = end.result.clientCpuMs / end.result.windowMs;
     const ownMs = doorMs + (pids.door === pids.backend ? 0 : backendMs);
+    const { spans, ...result } = end.result;
     return {
-      ...end.result,
+      ...result,
+      ...(stalls && spans ? { stalls: analyseStalls(spans, stalls) } : {}),
       doorCores: doorMs / wallMs,
       backendCores: backendMs / wallMs,
       clientCores,
       otherCores: Math.max(0, (systemMs - ownMs) / wallMs - clientCores),
     };
   } finally {
+    // A run that failed still leaves the meters stopped and read, so the next starts clean.
+    if (metered && stalls === undefined) await meters.stop().catch(() => undefined);
     await client.stop();
   }
 }

@@ -26,3 +26,8 @@ export function round(n: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/** Milliseconds on the system's monotonic clock, the same in every process (for times compared across processes). */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
