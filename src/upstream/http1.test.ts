@@ -179,6 +179,27 @@ test('doubtful framing fails the exchange or retires the connection, never reuse
   await m.destroy();
 });
 
+test('the connection is kept only when the member says so; agreeing repeated lengths are one length', async () => {
+  script = (request, socket) => {
+    if (request.includes('/http10-keep')) socket.write('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok');
+    else if (request.includes('/http10')) socket.write('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    else if (request.includes('/close')) socket.write('HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 2\r\n\r\nok');
+    else if (request.includes('/same-length')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\ncontent-length: 2\r\n\r\nok');
+    else if (request.includes('/no-colon')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nNoColonHere\r\n\r\nok');
+    else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  };
+  const m = member();
+  for (const [path, reused] of [['/http10-keep', true], ['/http10', false], ['/close', false], ['/same-length', true]] as const) {
+    assert.equal(ok(await send(m, { path })).body, 'ok', path);
+    const before = connections;
+    ok(await send(m, { path: '/next' }));
+    assert.equal(connections - before, reused ? 0 : 1, `${path}: connection ${reused ? 'kept' : 'not kept'}`);
+  }
+  const r = await send(m, { path: '/no-colon' });
+  assert.ok('error' in r && (r.error as { code?: string }).code === 'UPSTREAM_PROTOCOL', 'a field line without a colon fails the exchange');
+  await m.destroy();
+});
+
 test('a kept-alive connection the member closed is replaced transparently for a request that can be sent again', async () => {
   let answered = 0;
   script = (request, socket, connection) => {

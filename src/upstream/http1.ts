@@ -34,6 +34,12 @@ const maxHeadBytes = 64 * 1024;
 const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/;
 
+/** The one value a repeated or comma-listed Content-Length agrees on, or '' when they differ. */
+function agreed(cl: string | string[]): string {
+  const values = new Set((Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(',').map((s) => s.trim())));
+  return values.size === 1 ? [...values][0]! : '';
+}
+
 type BodyMode = { kind: 'none' } | { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' };
 
 /**
@@ -56,7 +62,7 @@ export class Http1Exchange {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #mode: BodyMode = { kind: 'none' };
-  #chunk = new ChunkedDecoder();
+  #chunk: ChunkedDecoder | undefined;
   /**
    * When the exchange times out (performance.now() milliseconds): the response head's deadline,
    * then the body's idle deadline, pushed on by each chunk; never while the agent holds it paused.
@@ -198,28 +204,33 @@ export class Http1Exchange {
     for (;;) {
       const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
       if (end < 0) return undefined;
-      const lines = buf.toString('latin1', 0, end).split('\r\n');
-      const m = statusLine.exec(lines[0]!);
+      const head = buf.toString('latin1', 0, end);
+      let eol = head.indexOf('\r\n');
+      if (eol < 0) eol = head.length;
+      const m = statusLine.exec(eol === head.length ? head : head.slice(0, eol));
       if (!m) {
-        this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed status line ${JSON.stringify(lines[0]!.slice(0, 80))}`));
+        this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed status line ${JSON.stringify(head.slice(0, Math.min(eol, 80)))}`));
         return undefined;
       }
       const status = Number(m[2]);
       const headers: Record<string, string | string[]> = {};
-      for (let i = 1; i < lines.length; i++) {
-        const line = lines[i]!;
-        const colon = line.indexOf(':');
-        const name = colon > 0 ? line.slice(0, colon) : '';
+      // Field lines one by one, without splitting the head into an array first.
+      for (let at = eol + 2; at < head.length; ) {
+        let next = head.indexOf('\r\n', at);
+        if (next < 0) next = head.length;
+        const colon = head.indexOf(':', at);
+        const name = colon > at && colon < next ? head.slice(at, colon) : '';
         if (!token.test(name)) {
-          this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed response header line ${JSON.stringify(line.slice(0, 80))}`));
+          this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed response header line ${JSON.stringify(head.slice(at, Math.min(next, at + 80)))}`));
           return undefined;
         }
         const key = name.toLowerCase();
-        const value = line.slice(colon + 1).trim();
+        const value = head.slice(colon + 1, next).trim();
         const seen = headers[key];
         if (seen === undefined) headers[key] = value;
         else if (typeof seen === 'string') headers[key] = [seen, value];
         else seen.push(value);
+        at = next + 2;
       }
       buf = buf.subarray(end + 4);
       if (status >= 100 && status < 200) {
@@ -241,8 +252,13 @@ export class Http1Exchange {
   }
 
   #framing(status: number, http11: boolean, headers: Record<string, string | string[]>): BodyMode | undefined {
-    const connection = String(headers.connection ?? '').toLowerCase();
-    this.#keepAlive = http11 ? !/(^|,)\s*close\s*(,|$)/.test(connection) : /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
+    const connection = headers.connection;
+    // The usual value is read without a regular expression.
+    if (connection === undefined || connection === 'keep-alive') this.#keepAlive = http11 || connection !== undefined;
+    else {
+      const tokens = String(connection).toLowerCase();
+      this.#keepAlive = http11 ? !/(^|,)\s*close\s*(,|$)/.test(tokens) : /(^|,)\s*keep-alive\s*(,|$)/.test(tokens);
+    }
     if (this.#req.method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
@@ -253,8 +269,8 @@ export class Http1Exchange {
       return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : (this.#keepAlive = false, { kind: 'close' });
     }
     if (cl !== undefined) {
-      const values = new Set((Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(',').map((s) => s.trim())));
-      const only = values.size === 1 ? [...values][0]! : '';
+      // Repeated or comma-listed values must all agree (RFC 9110, 8.6); one value is the usual case.
+      const only = typeof cl === 'string' && !cl.includes(',') ? cl : agreed(cl);
       if (!/^\d{1,15}$/.test(only)) {
         this.fail(upstreamError('UPSTREAM_PROTOCOL', `invalid content-length ${JSON.stringify(cl)}`));
         return undefined;
@@ -279,7 +295,7 @@ export class Http1Exchange {
       this.#sink.data(last);
       if (!this.#done) this.#complete(!extra);
     } else if (mode.kind === 'chunked') {
-      const r = this.#chunk.push(data, (c) => this.#sink.data(c));
+      const r = (this.#chunk ??= new ChunkedDecoder()).push(data, (c) => this.#sink.data(c));
       if (this.#done) return;
       if (r === 'error') this.fail(upstreamError('UPSTREAM_PROTOCOL', 'malformed chunked response body'));
       else if (r !== 'more') this.#complete(r === 'end');
