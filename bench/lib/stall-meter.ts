@@ -26,8 +26,11 @@ const sliceMs = 50;
 const cell = new Int32Array(new SharedArrayBuffer(4));
 let stalls: number[] = [];
 let running = false;
+/** The measuring loop is alive (it ends at the first slice boundary after a stop). */
+let looping = false;
 
 async function measure(): Promise<void> {
+  looping = true;
   while (running) {
     const sliceEnd = monotonicMs() + sliceMs;
     for (;;) {
@@ -41,13 +44,14 @@ async function measure(): Promise<void> {
     // Messages are read between slices.
     await new Promise((resolve) => setImmediate(resolve));
   }
+  looping = false;
 }
 
 if (process.send) {
   process.on('message', (m: StallMeterCommand) => {
-    if (m.op === 'start' && !running) {
+    if (m.op === 'start') {
       running = true;
-      void measure();
+      if (!looping) void measure();
     } else if (m.op === 'stop') {
       running = false;
     } else if (m.op === 'read') {

@@ -83,7 +83,7 @@ export class StallMeters {
     this.#meters = meters;
   }
 
-  /** Undefined, with the reason, when the meters cannot run at real-time priority (not root). */
+  /** `{ unavailable }`, with the reason, when the meters cannot run at real-time priority (not root). */
   static async start(cpus: readonly number[]): Promise<StallMeters | { unavailable: string }> {
     const meters: { cpu: number; proc: Forked }[] = [];
     try {
