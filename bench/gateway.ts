@@ -52,6 +52,9 @@ const { values: args } = parseArgs({
     // Paced rounds also measure the machine's own stalls (bench/lib/stall-meter.ts; needs root
     // for real-time priority): --no-stall-meter leaves them out.
     'stall-meter': { type: 'boolean', default: true },
+    // The scripted backend: node (node:http and node:https) or lean (bare sockets, a minimal
+    // HTTP/1.1 reading; less CPU on the core it shares with the load client).
+    backend: { type: 'string', default: 'lean' },
   },
   allowNegative: true,
 });
@@ -60,6 +63,7 @@ const warmupMs = Number(args.warmup) * 1000;
 const pacedWarmupMs = Number(args['paced-warmup']) * 1000;
 if (args.client !== 'lean' && args.client !== 'undici') throw new Error(`--client must be lean or undici, not ${args.client}`);
 const client = args.client;
+if (args.backend !== 'node' && args.backend !== 'lean') throw new Error(`--backend must be node or lean, not ${args.backend}`);
 const concurrency = Number(args.concurrency);
 const pacedConcurrency = Number(args['paced-concurrency']);
 const connectionConcurrency = Number(args['connection-concurrency']);
@@ -77,7 +81,7 @@ const log = (line: string): void => {
 const date = new Date().toISOString();
 const unavailable = args['skip-install'] ? [] : ensurePackages(log);
 const tmp = await makeTempDir('bench-gateway');
-const backend = forkScript(join(import.meta.dirname, 'lib', 'gateway-backend.ts'));
+const backend = forkScript(join(import.meta.dirname, 'lib', 'gateway-backend.ts'), args.backend === 'lean' ? ['lean'] : []);
 const backendPid = backend.child.pid ?? -1;
 const ask = <T>(cmd: BackendCommand, pick: (m: BackendReply) => T | undefined): Promise<T> => {
   const answer = nextMessage<BackendReply, T>(backend.child, pick, 15_000);
@@ -150,7 +154,7 @@ try {
     {
       name: 'direct',
       proxied: false,
-      start: () => Promise.resolve({ name: 'direct', version: `backend on node:https ${process.version}`, port: httpsPort, pid: backendPid, logs: () => '', stop: () => Promise.resolve() }),
+      start: () => Promise.resolve({ name: 'direct', version: `backend on ${args.backend === 'lean' ? 'node:tls, lean' : 'node:https'} ${process.version}`, port: httpsPort, pid: backendPid, logs: () => '', stop: () => Promise.resolve() }),
     },
   ];
 
@@ -256,7 +260,7 @@ try {
 const cpuList = cpus();
 const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
 const params = {
-  durationMs, warmupMs, pacedWarmupMs, client, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts, rounds,
+  durationMs, warmupMs, pacedWarmupMs, client, backend: args.backend, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts, rounds,
   mix: 'per 10 requests: 1 POST /puppet/v3/catalog (15 KB facts in, 50 KB out), 1 GET /puppet/v3/node (1 KB), 8 GET /puppet/v3/file_metadata (1 KB)',
   tls: 'agent certificates RSA-2048 from ringmaster\'s CA, one of 4 per connection; every front door presents ringmaster\'s server certificate',
 };

@@ -6,8 +6,8 @@
 // HAProxy's passthrough, where it checks the verified peer itself.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Server } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 
 export type BackendTls = { key: string; cert: string; ca: string; crl: string };
 
@@ -49,10 +49,10 @@ function mismatch(what: string): void {
 }
 
 /** The identity a TLS-terminating front door must pass on: a verified agent certificate. */
-function checkProxyHeaders(req: IncomingMessage): void {
-  const verify = req.headers['x-client-verify'];
-  const dn = req.headers['x-client-dn'];
-  const cert = req.headers['x-client-cert'];
+function checkProxyHeaders(headers: Record<string, string | string[] | undefined>): void {
+  const verify = headers['x-client-verify'];
+  const dn = headers['x-client-dn'];
+  const cert = headers['x-client-cert'];
   if (verify !== 'SUCCESS') mismatch(`X-Client-Verify ${JSON.stringify(verify)}`);
   if (typeof dn !== 'string' || !dn.includes('.bench.test')) mismatch(`X-Client-DN ${JSON.stringify(dn)}`);
   if (typeof cert !== 'string' || !cert.startsWith('-----BEGIN%20CERTIFICATE-----%0A')) mismatch(`X-Client-Cert ${JSON.stringify(cert?.slice(0, 40))}`);
@@ -63,7 +63,7 @@ function handler(viaProxy: boolean) {
     stats.requests++;
     if (viaProxy) {
       stats.viaProxy++;
-      checkProxyHeaders(req);
+      checkProxyHeaders(req.headers);
     } else {
       stats.viaTls++;
       const socket = req.socket as TLSSocket;
@@ -78,6 +78,62 @@ function handler(viaProxy: boolean) {
     });
   };
 }
+
+/**
+ * The lean backend (`lean` as the script's argument): the same answers and checks on a bare socket
+ * with a minimal HTTP/1.1 reading (Content-Length bodies, requests one after another), so that the
+ * backend takes less of the CPU it shares with the load client. It serves only what the benchmark's
+ * front doors send and is no general server.
+ */
+function leanConnection(viaProxy: boolean) {
+  return (socket: Socket): void => {
+    let buf: Buffer | undefined;
+    let checkedPeer = false;
+    socket.setNoDelay(true);
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (data: Buffer) => {
+      buf = buf ? Buffer.concat([buf, data]) : data;
+      for (;;) {
+        const end: number = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = buf.toString('latin1', 0, end).split('\r\n');
+        const [method = '', url = ''] = lines[0]!.split(' ');
+        const headers: Record<string, string> = {};
+        for (let i = 1; i < lines.length; i++) {
+          const line = lines[i]!;
+          const colon = line.indexOf(':');
+          if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        const length = Number(headers['content-length'] ?? 0);
+        if (headers['transfer-encoding'] !== undefined) {
+          mismatch('a chunked request body (the lean backend reads Content-Length bodies only)');
+          socket.destroy();
+          return;
+        }
+        if (buf.length < end + 4 + length) return;
+        buf = buf.length === end + 4 + length ? undefined : buf.subarray(end + 4 + length);
+        stats.requests++;
+        if (viaProxy) {
+          stats.viaProxy++;
+          checkProxyHeaders(headers);
+        } else {
+          stats.viaTls++;
+          if (!checkedPeer) {
+            checkedPeer = true;
+            const tls = socket as TLSSocket;
+            if (!tls.authorized) mismatch(`TLS peer not verified: ${String(tls.authorizationError)}`);
+          }
+        }
+        const body = pick(method, url);
+        socket.write(`HTTP/1.1 ${body === bodies.notFound ? '404 Not Found' : '200 OK'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`, 'latin1');
+        socket.write(body);
+        if (buf === undefined) return;
+      }
+    });
+  };
+}
+
+const lean = process.argv[2] === 'lean';
 
 // Idle upstream connections are kept longer than any front door keeps them, so no front door
 // races a close by the backend (which would show as errors that are nobody's fault).
@@ -95,14 +151,12 @@ function send(msg: BackendReply): void {
 }
 
 if (process.send) {
-  const http = createHttpServer(serverOptions, handler(true));
+  const http = lean ? createNetServer(leanConnection(true)) : createHttpServer(serverOptions, handler(true));
   send({ op: 'listening', httpPort: await listen(http) });
   process.on('message', (m: BackendCommand) => {
     if (m.op === 'tls') {
-      const https = createHttpsServer(
-        { ...serverOptions, key: m.tls.key, cert: m.tls.cert, ca: m.tls.ca, crl: m.tls.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
-        handler(false),
-      );
+      const tlsOptions = { key: m.tls.key, cert: m.tls.cert, ca: m.tls.ca, crl: m.tls.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' } as const;
+      const https = lean ? createTlsServer(tlsOptions, leanConnection(false)) : createHttpsServer({ ...serverOptions, ...tlsOptions }, handler(false));
       void listen(https).then((httpsPort) => send({ op: 'tls', httpsPort }));
     } else if (m.op === 'stats') {
       send({ op: 'stats', stats: { ...stats, mismatchSamples: [...stats.mismatchSamples] } });
