@@ -54,7 +54,7 @@ const { values: args } = parseArgs({
     'stall-meter': { type: 'boolean', default: true },
     // The scripted backend: node (node:http and node:https) or lean (bare sockets, a minimal
     // HTTP/1.1 reading; less CPU on the core it shares with the load client).
-    backend: { type: 'string', default: 'lean' },
+    backend: { type: 'string', default: 'node' },
   },
   allowNegative: true,
 });

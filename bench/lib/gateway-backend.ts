@@ -125,8 +125,12 @@ function leanConnection(viaProxy: boolean) {
           }
         }
         const body = pick(method, url);
+        // Head and body in one write, as node:http sends them: two small writes would leave the
+        // second to Nagle's algorithm on whatever relays it.
+        socket.cork();
         socket.write(`HTTP/1.1 ${body === bodies.notFound ? '404 Not Found' : '200 OK'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`, 'latin1');
         socket.write(body);
+        socket.uncork();
         if (buf === undefined) return;
       }
     });
@@ -155,7 +159,7 @@ if (process.send) {
   send({ op: 'listening', httpPort: await listen(http) });
   process.on('message', (m: BackendCommand) => {
     if (m.op === 'tls') {
-      const tlsOptions = { key: m.tls.key, cert: m.tls.cert, ca: m.tls.ca, crl: m.tls.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' } as const;
+      const tlsOptions = { key: m.tls.key, cert: m.tls.cert, ca: m.tls.ca, crl: m.tls.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', noDelay: true } as const;
       const https = lean ? createTlsServer(tlsOptions, leanConnection(false)) : createHttpsServer({ ...serverOptions, ...tlsOptions }, handler(false));
       void listen(https).then((httpsPort) => send({ op: 'tls', httpsPort }));
     } else if (m.op === 'stats') {

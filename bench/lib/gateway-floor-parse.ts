@@ -17,7 +17,8 @@ function identity(socket: TLSSocket): Record<string, string> {
 
 function start(m: RelayStart): Promise<number> {
   const upstream = new MemberConnections(m.backendUrl, { connectTimeoutMs: 5_000, keepAliveMs: 60_000, tls: { verify: false, ca: [], serverName: undefined, client: undefined } });
-  const server = createServer({ key: m.key, cert: m.cert, ca: m.ca, crl: m.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (socket) => {
+  // noDelay as ringmaster's listener and node:https set it: a relayed answer may go out in several writes.
+  const server = createServer({ key: m.key, cert: m.cert, ca: m.ca, crl: m.crl, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', noDelay: true }, (socket) => {
     let id: Record<string, string> | undefined;
     let buf: Buffer | undefined;
     let busy = false;
