@@ -97,7 +97,7 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
 
   const listeners = config.listeners.map(
     (l) => new Listener({
-      name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout,
+      name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout, parkIdleAfterMs: l.parkIdleAfter,
       maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => trust.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
       observer: observability.observer,
     }),

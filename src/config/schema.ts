@@ -47,6 +47,9 @@ const listener = z.strictObject({
   requestHeaderTimeout: duration('requestHeaderTimeout').prefault('30s').describe("Time a client has to send a whole request head (from its first byte; for a new connection, from the handshake), and to finish its TLS handshake; then 408 RM_HTTP_HEAD_TIMEOUT and the connection closes."),
   keepAliveTimeout: duration('keepAliveTimeout').prefault('30s').describe('Idle time before a kept-alive agent connection is closed; keep it above the agents\' 4 s http_keepalive_timeout.'),
   maxHeaderBytes: size('maxHeaderBytes').prefault(16384).describe('Largest request head (request line and headers) accepted on this listener; routes can set lower limits.'),
+  parkIdleAfter: duration('parkIdleAfter')
+    .prefault(0)
+    .describe('Idle time after which a TLS 1.3 agent connection is parked: its OpenSSL state (40–50 KB) is freed and ringmaster keeps only its traffic keys (a few KB), serving later requests on it itself. 0 (the default) never parks; when set, every connection is read through a tap, about 10 µs more per request. See docs/operations.md, "Many idle connections".'),
 });
 
 const autosign = z.strictObject({

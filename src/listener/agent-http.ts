@@ -1,6 +1,8 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { ParkedSocket } from './parked.ts';
+import type { TlsTap } from './tls-tap.ts';
 import { RingmasterError } from '../lib/errors.ts';
 import { ChunkedDecoder, parseHead, type RequestHead } from './head.ts';
 import { AgentResponse, httpDate, type ResponseConnection } from './agent-response.ts';
@@ -18,7 +20,12 @@ export type AgentHttpSettings = {
   keepAliveTimeoutMs: number;
   /** Told of each request refused before it reached a handler (malformed, too large, too slow). */
   onRefused?: ((err: RingmasterError, remoteAddress: string | undefined) => void) | undefined;
+  /** Told once when a connection has closed. */
+  onClosed?: ((conn: AgentConnection) => void) | undefined;
 };
+
+/** An agent's connection: with OpenSSL (node:tls), or parked out of it (parked.ts). */
+export type AgentSocket = TLSSocket | ParkedSocket;
 
 /** Called for each request; the handler answers on `res`. */
 export type OnRequest = (req: AgentRequest, res: AgentResponse) => void;
@@ -30,13 +37,13 @@ export class AgentRequest {
   readonly headers: IncomingHttpHeaders;
   /** Size of the request head in bytes (request line and header fields). */
   readonly headBytes: number;
-  readonly socket: TLSSocket;
+  readonly socket: AgentSocket;
   /** The body, when the request has one (a Content-Length above 0, or chunked). */
   readonly body: Readable | undefined;
   /** True once the whole body (if any) has been read off the connection. */
   complete: boolean;
 
-  constructor(head: RequestHead, headBytes: number, socket: TLSSocket, body: Readable | undefined) {
+  constructor(head: RequestHead, headBytes: number, socket: AgentSocket, body: Readable | undefined) {
     this.method = head.method;
     this.url = head.target;
     this.headers = head.headers;
@@ -66,7 +73,9 @@ type Phase = 'idle' | 'head' | 'body' | 'answering' | 'closing' | 'closed';
 
 /** One agent TLS connection: its requests in order, their bodies and their answers. */
 export class AgentConnection implements ResponseConnection {
-  readonly socket: TLSSocket;
+  socket: AgentSocket;
+  /** The byte stream under the TLS socket, while the connection may still be parked. */
+  tap: TlsTap | undefined;
   #settings: AgentHttpSettings;
   #onRequest: OnRequest;
   #phase: Phase = 'idle';
@@ -85,16 +94,47 @@ export class AgentConnection implements ResponseConnection {
   /** performance.now() of the last answer's end, or of the connection, for the drain. */
   idleSince: number;
 
-  constructor(socket: TLSSocket, settings: AgentHttpSettings, onRequest: OnRequest) {
+  #onData = (chunk: Buffer): void => this.#data(chunk);
+  #onDrain = (): void => {
+    this.#res?.emit('drain');
+  };
+  #onError = (): void => {
+    this.socket.destroy();
+  };
+  #onClose = (): void => this.#closed();
+
+  constructor(socket: TLSSocket, settings: AgentHttpSettings, onRequest: OnRequest, tap?: TlsTap) {
     this.socket = socket;
+    this.tap = tap;
     this.#settings = settings;
     this.#onRequest = onRequest;
     this.idleSince = performance.now();
     this.#deadline = this.idleSince + settings.headerTimeoutMs;
-    socket.on('data', (chunk: Buffer) => this.#data(chunk));
-    socket.on('drain', () => this.#res?.emit('drain'));
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#closed());
+    this.#bind(socket);
+  }
+
+  /** Idle past `afterMs` between requests, with nothing buffered: it may be parked. */
+  parkable(now: number, afterMs: number): boolean {
+    return this.tap !== undefined && this.#phase === 'idle' && this.#buf === undefined && !this.#paused && now - this.idleSince >= afterMs;
+  }
+
+  /** Carries on over `next`, the same connection parked out of OpenSSL. */
+  rebind(next: ParkedSocket): void {
+    const old = this.socket;
+    old.off('data', this.#onData);
+    old.off('drain', this.#onDrain);
+    old.off('error', this.#onError);
+    old.off('close', this.#onClose);
+    this.tap = undefined;
+    this.socket = next;
+    this.#bind(next);
+  }
+
+  #bind(socket: AgentSocket): void {
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
   }
 
   get method(): string {
@@ -333,6 +373,8 @@ export class AgentConnection implements ResponseConnection {
 
   #closed(): void {
     this.#phase = 'closed';
+    this.tap = undefined;
+    this.#settings.onClosed?.(this);
     this.#buf = undefined;
     const res = this.#res;
     this.#res = undefined;

@@ -1,13 +1,15 @@
 import { createServer, type Server, type TLSSocket, type SecureContextOptions } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { RingmasterError, errorMessage } from '../lib/errors.ts';
 import type { Log } from '../observability/log.ts';
 import type { RequestObserver } from '../observability/observer.ts';
 import type { RequestTrace } from '../observability/request.ts';
 import { checkRequestTarget } from './path.ts';
-import { peerOf, type Peer } from './peer.ts';
+import { carryPeer, peerOf, type Peer } from './peer.ts';
+import { park } from './parked.ts';
+import { TlsTap } from './tls-tap.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
-import { AgentConnection, type AgentRequest } from './agent-http.ts';
+import { AgentConnection, type AgentRequest, type AgentSocket } from './agent-http.ts';
 import type { AgentResponse } from './agent-response.ts';
 
 // One HTTPS listener. It asks for a client certificate without requiring one (agents bootstrap
@@ -27,6 +29,8 @@ export type ListenerOptions = {
   port: number;
   requestHeaderTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Idle time after which a TLS 1.3 connection is parked out of OpenSSL (parked.ts); 0: never. */
+  parkIdleAfterMs?: number | undefined;
   maxHeaderBytes: number;
   tls: TlsMaterial;
   dispatch: Dispatch;
@@ -45,6 +49,12 @@ export class Listener {
   /** Open connections, for the drain and the timeout sweep. */
   #connections = new Set<AgentConnection>();
   #sweep: NodeJS.Timeout | undefined;
+  /** With parking: the TCP server whose connections reach #server through a tap each. */
+  #tcp: TcpServer | undefined;
+  /** Taps by their ClientHello's random, until their handshake's keylog lines have been matched. */
+  #hellos = new Map<string, TlsTap>();
+  #taps = new WeakMap<TLSSocket, TlsTap>();
+  parked = 0;
 
   constructor(options: ListenerOptions) {
     this.name = options.name;
@@ -68,6 +78,9 @@ export class Listener {
         options.observer?.requestRefused(this.name, err.code);
         this.#log.debug({ listener: this.name, remote, code: err.code, err: err.message }, 'request refused');
       },
+      onClosed: (conn: AgentConnection) => {
+        if (this.#connections.delete(conn) && !('getPeerX509Certificate' in conn.socket)) this.parked--;
+      },
     };
     const onRequest = (req: AgentRequest, res: AgentResponse): void => {
       // One 'close' listener per request: the observer's record.
@@ -76,33 +89,81 @@ export class Listener {
       void this.#handle(req, res, observed?.trace);
     };
     this.#server.on('secureConnection', (socket: TLSSocket) => {
-      const conn = new AgentConnection(socket, settings, onRequest);
+      const tap = this.#taps.get(socket);
+      if (tap) {
+        if (tap.clientRandom !== undefined) this.#hellos.delete(tap.clientRandom);
+        // Under a tap node:tls sees no TCP socket: the agent's address comes from the tap's.
+        Object.defineProperty(socket, 'remoteAddress', { value: tap.raw.remoteAddress });
+      }
+      const conn = new AgentConnection(socket, settings, onRequest, tap);
       this.#connections.add(conn);
-      socket.once('close', () => this.#connections.delete(conn));
       if (options.observer) {
         const peer = this.#peer(socket);
         options.observer.tlsHandshake(this.name, peer.kind, peer.kind === 'rejected' ? peer.reason : undefined);
       }
     });
+    if ((options.parkIdleAfterMs ?? 0) > 0) this.#tapped();
     this.#server.on('tlsClientError', (err: Error) => {
       options.observer?.tlsFailure(this.name, err);
       this.#log.debug({ listener: this.name, err: errorMessage(err) }, 'TLS handshake failed');
     });
   }
 
+  /**
+   * Connections are accepted by a TCP server and handed to the TLS server through a tap, so that
+   * idle ones can be parked. The keylog lines of each handshake carry its traffic secrets; they
+   * are matched to the tap by the ClientHello's random and kept nowhere else.
+   */
+  #tapped(): void {
+    this.#tcp = createTcpServer({ noDelay: true }, (raw) => {
+      const tap = new TlsTap(raw, (random) => this.#hellos.set(random, tap));
+      tap.once('close', () => {
+        if (tap.clientRandom !== undefined && this.#hellos.get(tap.clientRandom) === tap) this.#hellos.delete(tap.clientRandom);
+      });
+      this.#server.emit('connection', tap);
+    });
+    this.#server.on('keylog', (line: Buffer, socket: TLSSocket) => {
+      const text = line.toString('latin1');
+      const [label, random, secret] = text.trim().split(' ');
+      const tap = random === undefined ? undefined : this.#hellos.get(random);
+      if (!tap || secret === undefined) return;
+      this.#taps.set(socket, tap);
+      if (label === 'CLIENT_TRAFFIC_SECRET_0') tap.clientSecret = Buffer.from(secret, 'hex');
+      else if (label === 'SERVER_TRAFFIC_SECRET_0') tap.serverSecret = Buffer.from(secret, 'hex');
+    });
+  }
+
   async listen(): Promise<AddressInfo> {
-    const address = await listenOn(this.#server, this.#options.port, this.#options.address);
+    const address = this.#tcp ? await listenOn(this.#tcp, this.#options.port, this.#options.address) : await listenOn(this.#server, this.#options.port, this.#options.address);
+    const parkAfter = this.#options.parkIdleAfterMs ?? 0;
     // Slow heads and idle keep-alive connections are found by one sweep, not a timer per request.
     const every = Math.max(50, Math.min(1000, Math.min(this.#options.requestHeaderTimeoutMs, this.#options.keepAliveTimeoutMs) / 4));
     this.#sweep = setInterval(() => {
       const now = performance.now();
-      for (const conn of this.#connections) conn.expire(now);
-    }, every).unref();
+      for (const conn of this.#connections) {
+        conn.expire(now);
+        if (parkAfter > 0 && conn.parkable(now, parkAfter)) this.#park(conn);
+      }
+    }, Math.min(every, parkAfter > 0 ? Math.max(50, parkAfter / 2) : every)).unref();
     return address;
   }
 
   address(): AddressInfo {
-    return this.#server.address() as AddressInfo;
+    return (this.#tcp ?? this.#server).address() as AddressInfo;
+  }
+
+  #park(conn: AgentConnection): void {
+    const tls = conn.socket as TLSSocket;
+    const result = park(tls, conn.tap!);
+    if ('kept' in result) {
+      // Tried once: a connection that cannot be parked now stays with OpenSSL.
+      conn.tap = undefined;
+      this.#log.debug({ listener: this.name, remote: tls.remoteAddress, why: result.kept }, 'idle connection kept in TLS');
+      return;
+    }
+    carryPeer(tls, result.parked);
+    conn.rebind(result.parked);
+    this.parked++;
   }
 
   /** New handshakes use the new material at once; nothing is restarted. */
@@ -122,7 +183,7 @@ export class Listener {
    */
   async close(deadlineMs = 10_000, idleGraceMs = Math.min(500, deadlineMs)): Promise<void> {
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => (this.#tcp ?? this.#server).close(() => resolve()));
     const sweep = () => {
       const now = performance.now();
       for (const conn of this.#connections) {
@@ -179,12 +240,12 @@ export class Listener {
     this.#send(req, res, response, trace);
   }
 
-  #certname(socket: TLSSocket): string | undefined {
+  #certname(socket: AgentSocket): string | undefined {
     const peer = this.#peer(socket);
     return peer.kind === 'verified' ? peer.certname : undefined;
   }
 
-  #peer(socket: TLSSocket): Peer {
+  #peer(socket: AgentSocket): Peer {
     const peer = peerOf(socket);
     if (peer.kind === 'verified' && this.#options.isRevoked(peer.cert.serial)) {
       return { kind: 'rejected', reason: 'certificate revoked', certname: peer.certname };
@@ -206,7 +267,7 @@ export class Listener {
 }
 
 /** Binds `server`; a failure to bind (port taken) rejects instead of being thrown as an event. */
-export async function listenOn(server: Server, port: number, address: string): Promise<AddressInfo> {
+export async function listenOn(server: TcpServer, port: number, address: string): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, address, () => {

@@ -9,7 +9,8 @@ export type Peer =
   | { kind: 'verified'; certname: string; cert: ParsedCert }
   | { kind: 'rejected'; reason: string; certname: string | undefined };
 
-const cache = new WeakMap<TLSSocket, Peer>();
+/** Per connection: its TLS socket, or the parked socket that replaced it (carryPeer). */
+const cache = new WeakMap<object, Peer>();
 
 // Agents open a new connection for every run, always with the same certificate: its parse (and
 // the encoded X-Client-Cert made from it) is kept by fingerprint, so a handshake costs no parse.
@@ -27,9 +28,11 @@ function parseOnce(x509: X509Certificate): ParsedCert {
   return cert;
 }
 
-export function peerOf(socket: TLSSocket): Peer {
+export function peerOf(socket: TLSSocket | object): Peer {
   const hit = cache.get(socket);
   if (hit) return hit;
+  // A socket without TLS state of its own has only the identity carried over to it.
+  if (!('getPeerX509Certificate' in socket)) return { kind: 'rejected', reason: 'no verified TLS state', certname: undefined };
   const x509 = socket.getPeerX509Certificate();
   let peer: Peer;
   if (!x509) peer = { kind: 'none' };
@@ -46,4 +49,9 @@ export function peerOf(socket: TLSSocket): Peer {
   }
   cache.set(socket, peer);
   return peer;
+}
+
+/** The connection's identity goes with it when its TLS socket is replaced (a parked connection). */
+export function carryPeer(from: TLSSocket, to: object): void {
+  cache.set(to, peerOf(from));
 }
