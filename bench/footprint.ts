@@ -8,6 +8,10 @@
 //   --door-env KEY=VALUE (repeatable) sets an environment variable for the Node front doors only
 //   (ringmaster and the bare relay, not nginx, the backend or the client), e.g. to weigh them with
 //   another allocator: --door-env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+//   --park-idle-after 5s adds a second ringmaster whose listener parks idle connections out of
+//   OpenSSL (listeners[].parkIdleAfter; "0" leaves it out). Memory is read 2 s after the last
+//   connection is open and again after --settle seconds (what stays once parking and the
+//   allocators have caught up); the peak is each process's VmHWM.
 import { mkdir, readFile, rm as remove, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +33,12 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'skip-install': { type: 'boolean', default: false },
     'door-env': { type: 'string', multiple: true, default: [] },
+    'park-idle-after': { type: 'string', default: '5s' },
+    settle: { type: 'string', default: quick ? '8' : '20' },
   },
 });
+const parkIdleAfter = args['park-idle-after'];
+const settleMs = Number(args.settle) * 1000;
 const doorEnv = Object.fromEntries(
   args['door-env'].map((kv) => {
     const at = kv.indexOf('=');
@@ -61,7 +69,10 @@ type DoorFigures = {
   version: string;
   rssIdleMb: number;
   rssHeldMb: number;
+  rssSettledMb: number;
+  rssPeakMb: number;
   perConnectionKb: number;
+  settledPerConnectionKb: number;
   held: number;
   holdFailed: number;
   runs: number;
@@ -88,9 +99,19 @@ try {
   rm = setup.ringmaster;
   const ringmaster = rm;
   const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const doors: (() => Promise<Door>)[] = [
+  type Measured = Door & { ca?: string; identities?: typeof setup.identities };
+  const doors: (() => Promise<Measured>)[] = [
     () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version}`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
   ];
+  if (parkIdleAfter !== '0') {
+    // The same ringmaster with idle connections parked out of OpenSSL: its own state directory and CA.
+    doors.push(async () => {
+      await mkdir(join(tmp, 'parking'), { recursive: true });
+      const parking = await withDoorEnv(() => startBenchRingmaster(join(tmp, 'parking'), httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m', parkIdleAfter }] }));
+      const r = parking.ringmaster;
+      return { name: 'ringmaster-parking', version: `ringmaster ${version}, parkIdleAfter ${parkIdleAfter}`, port: r.port, pid: r.pid ?? -1, logs: () => r.logs(), stop: async () => { await r.stop(); await r.cleanup(); }, ca: parking.ca, identities: parking.identities };
+    });
+  }
   // The platform's floor: node:https relaying through ringmaster's upstream module, nothing else.
   doors.push(async () => {
     const relay = await withDoorEnv(() => forkScript(join(import.meta.dirname, 'lib', 'gateway-node-relay.ts')));
@@ -103,7 +124,7 @@ try {
   for (const start of doors) {
     const door = await start();
     stops.push(() => door.stop());
-    const f: DoorFigures = { name: door.name, version: door.version, rssIdleMb: 0, rssHeldMb: 0, perConnectionKb: 0, held: 0, holdFailed: 0, runs: 0, runsFailed: 0, cpuSecondsPer1000Runs: 0, backendCpuSecondsPer1000Runs: 0, runsPerSecond: 0, errors: [] };
+    const f: DoorFigures = { name: door.name, version: door.version, rssIdleMb: 0, rssHeldMb: 0, rssSettledMb: 0, rssPeakMb: 0, perConnectionKb: 0, settledPerConnectionKb: 0, held: 0, holdFailed: 0, runs: 0, runsFailed: 0, cpuSecondsPer1000Runs: 0, backendCpuSecondsPer1000Runs: 0, runsPerSecond: 0, errors: [] };
     figures.push(f);
     const client = forkScript(join(import.meta.dirname, 'lib', 'footprint-client.ts'));
     const ask = <T extends FootprintReply['op']>(job: FootprintJob, op: T, timeoutMs: number) => {
@@ -112,7 +133,7 @@ try {
       return answer;
     };
     try {
-      const base = { port: door.port, ca: setup.ca, identities: setup.identities };
+      const base = { port: door.port, ca: door.ca ?? setup.ca, identities: door.identities ?? setup.identities };
       // A few runs first, so the door has its upstream connections and JIT warm before it is weighed.
       await ask({ op: 'runs', ...base, runs: 50, concurrency }, 'ran', 120_000);
       await waitForQuiet({ maxWaitMs: 30_000 });
@@ -121,9 +142,12 @@ try {
       const h = await ask({ op: 'hold', ...base, count: connections, concurrency: 64 }, 'holding', 30 * 60_000);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       const heldKb = treeRssKb(door.pid);
-      Object.assign(f, { rssIdleMb: idle / 1024, rssHeldMb: heldKb / 1024, perConnectionKb: (heldKb - idle) / Math.max(1, h.open), held: h.open, holdFailed: h.failed });
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, settleMs - 2_000)));
+      const settledKb = treeRssKb(door.pid);
+      const open = Math.max(1, h.open);
+      Object.assign(f, { rssIdleMb: idle / 1024, rssHeldMb: heldKb / 1024, rssSettledMb: settledKb / 1024, rssPeakMb: treeRssKb(door.pid, 'VmHWM') / 1024, perConnectionKb: (heldKb - idle) / open, settledPerConnectionKb: (settledKb - idle) / open, held: h.open, holdFailed: h.failed });
       f.errors.push(...h.errors);
-      log(`${door.name}: ${h.open} open (${h.failed} failed) in ${(h.ms / 1000).toFixed(1)} s; RSS ${(idle / 1024).toFixed(0)} MB idle → ${(heldKb / 1024).toFixed(0)} MB`);
+      log(`${door.name}: ${h.open} open (${h.failed} failed) in ${(h.ms / 1000).toFixed(1)} s; RSS ${(idle / 1024).toFixed(0)} MB idle → ${(heldKb / 1024).toFixed(0)} MB, ${(settledKb / 1024).toFixed(0)} MB after ${args.settle} s`);
       await ask({ op: 'release' }, 'released', 60_000);
       await waitForQuiet({ maxWaitMs: 30_000 });
       const cpu0 = treeCpuMs(door.pid);
@@ -151,11 +175,15 @@ try {
 const machine = { cpuModel: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
 const nginx = figures.find((f) => f.name === 'nginx' && !f.failure);
 const rmF = figures.find((f) => f.name === 'ringmaster' && !f.failure);
+const parkF = figures.find((f) => f.name === 'ringmaster-parking' && !f.failure);
 const checks = [
-  { what: `ringmaster RSS with ${connections} idle agent connections, MB`, value: rmF ? Math.round(rmF.rssHeldMb) : null, target: '< 300', pass: rmF ? rmF.rssHeldMb < 300 && rmF.held === connections : null },
+  { what: `ringmaster RSS with ${connections} idle agent connections, ${args.settle} s after the last opened, MB`, value: rmF ? Math.round(rmF.rssSettledMb) : null, target: '< 300', pass: rmF ? rmF.rssSettledMb < 300 && rmF.held === connections : null },
+  ...(parkIdleAfter !== '0'
+    ? [{ what: `ringmaster with parkIdleAfter ${parkIdleAfter}: RSS with ${connections} idle agent connections, ${args.settle} s after the last opened, MB`, value: parkF ? Math.round(parkF.rssSettledMb) : null, target: '< 300', pass: parkF ? parkF.rssSettledMb < 300 && parkF.held === connections : null }]
+    : []),
 ];
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '—');
-const rows = figures.map((f) => `| ${f.version} | ${f.failure ? `failed: ${f.failure}` : `${fmt(f.rssIdleMb)} → ${fmt(f.rssHeldMb)}`} | ${fmt(f.perConnectionKb, 1)} | ${f.held} (${f.holdFailed} failed) | ${fmt(f.cpuSecondsPer1000Runs, 2)} | ${nginx ? fmt(f.cpuSecondsPer1000Runs / nginx.cpuSecondsPer1000Runs, 2) : '—'} | ${fmt(f.backendCpuSecondsPer1000Runs, 2)} | ${fmt(f.runsPerSecond, 1)} | ${f.runsFailed} |`);
+const rows = figures.map((f) => `| ${f.version} | ${f.failure ? `failed: ${f.failure}` : `${fmt(f.rssIdleMb)} → ${fmt(f.rssHeldMb)} → ${fmt(f.rssSettledMb)}`} | ${fmt(f.rssPeakMb)} | ${fmt(f.perConnectionKb, 1)} / ${fmt(f.settledPerConnectionKb, 1)} | ${f.held} (${f.holdFailed} failed) | ${fmt(f.cpuSecondsPer1000Runs, 2)} | ${nginx ? fmt(f.cpuSecondsPer1000Runs / nginx.cpuSecondsPer1000Runs, 2) : '—'} | ${fmt(f.backendCpuSecondsPer1000Runs, 2)} | ${fmt(f.runsPerSecond, 1)} | ${f.runsFailed} |`);
 const markdown = [
   `## Footprint: ringmaster and nginx`,
   '',
@@ -163,8 +191,8 @@ const markdown = [
   '',
   `${connections} idle agent connections (each did one proxied request, then stays open); ${runsPerDoor} agent runs, ${concurrency} at a time, each on a new TLS connection (RSA-2048 client certificate, no session resumption) with 10 requests: node, catalog POST (15 KB facts, 50 KB catalog), 8 file_metadata.`,
   '',
-  '| front door | RSS idle → with connections (MB) | KB per connection | connections held | CPU s per 1000 runs | ÷ nginx | backend CPU s per 1000 runs | runs/s | failed runs |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| front door | RSS idle → with connections, 2 s → ${args.settle} s after the last (MB) | peak RSS (MB) | KB per connection, 2 s / ${args.settle} s | connections held | CPU s per 1000 runs | ÷ nginx | backend CPU s per 1000 runs | runs/s | failed runs |`,
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
   ...checks.map((c) => `- ${c.what}: ${c.value ?? '—'} (target ${c.target}: ${c.pass === null ? 'not measured' : c.pass ? 'met' : 'NOT met'})`),
@@ -173,6 +201,6 @@ const markdown = [
 process.stdout.write(`${markdown}\n`);
 const outDir = join(repoRoot, 'bench', 'out');
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick, doorEnv }, figures, checks }, null, 2)}\n`);
+await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick, doorEnv, parkIdleAfter, settleSeconds: Number(args.settle) }, figures, checks }, null, 2)}\n`);
 await writeFile(join(outDir, 'footprint.md'), markdown);
 process.exitCode = figures.some((f) => f.failure || f.runsFailed > 0 || f.holdFailed > 0) ? 1 : 0;

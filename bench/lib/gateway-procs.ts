@@ -129,12 +129,13 @@ export function pinTree(pid: number, cpu: number): void {
   for (const p of processTree(pid)) spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(p.pid)], { stdio: 'ignore' });
 }
 
-/** Resident memory (VmRSS, KiB) of `pid` and every live descendant. */
-export function treeRssKb(pid: number): number {
+/** Resident memory (VmRSS, KiB) of `pid` and every live descendant; `VmHWM` gives each one's peak instead. */
+export function treeRssKb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   let kb = 0;
+  const pattern = new RegExp(`${field}:\\s+(\\d+)`);
   for (const { pid: p } of processTree(pid)) {
     try {
-      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      kb += Number(pattern.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // The process ended meanwhile.
     }

@@ -1,11 +1,12 @@
 import { connect, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 
 // Raw HTTP/1.1 over TLS, for tests of how the listener frames requests: exact bytes go out, and a
 // small strict reader takes responses apart (status line, headers, Content-Length or chunked
 // framing, or the body up to the close). Every wait has a deadline, so a server that never
 // answers fails the test instead of hanging it.
 
-export type RawTlsOptions = { port: number; ca: string; cert?: string; key?: string; servername?: string; timeoutMs?: number };
+export type RawTlsOptions = { port: number; ca: string; cert?: string; key?: string; servername?: string; timeoutMs?: number; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; socket?: Duplex };
 
 export type RawResponse = {
   version: string;
@@ -127,6 +128,8 @@ export class RawConnection {
     const socket = connect({
       host: '127.0.0.1', port: o.port, ca: o.ca, servername: o.servername ?? 'localhost',
       ...(o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {}),
+      ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
+      ...(o.socket ? { socket: o.socket } : {}),
     });
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
@@ -189,6 +192,11 @@ export class RawConnection {
 
   destroy(): void {
     this.#socket.destroy();
+  }
+
+  /** Ends the client's side (close_notify, then FIN). */
+  end(): void {
+    this.#socket.end();
   }
 
   #notify(): void {
