@@ -53,7 +53,10 @@ export class RecordProtection {
   constructor(suite: Tls13Suite, secret: Buffer, seq = 0) {
     if (secret.length !== suite.hashLength) throw new Error(`a ${suite.hash} traffic secret has ${suite.hashLength} bytes, not ${secret.length}`);
     this.suite = suite;
-    this.#secret = Buffer.from(secret);
+    // A copy of its own: a slice of Node's shared 8 KB pool would keep the whole slab alive for
+    // as long as the connection is parked.
+    this.#secret = Buffer.allocUnsafeSlow(secret.length);
+    secret.copy(this.#secret);
     this.#key = expandLabel(suite.hash, this.#secret, 'key', suite.keyLength);
     this.#iv = expandLabel(suite.hash, this.#secret, 'iv', 12);
     this.seq = seq;
