@@ -51,8 +51,11 @@ export class Listener {
   #sweep: NodeJS.Timeout | undefined;
   /** With parking: the TCP server whose connections reach #server through a tap each. */
   #tcp: TcpServer | undefined;
-  /** Taps by their ClientHello's random, until their handshake's keylog lines have been matched. */
-  #hellos = new Map<string, TlsTap>();
+  /**
+   * Taps by their ClientHello's random, until their handshake's keylog lines have been matched;
+   * null for a random two connections sent (a client copying another's), which neither may use.
+   */
+  #hellos = new Map<string, TlsTap | null>();
   #taps = new WeakMap<TLSSocket, TlsTap>();
   parked = 0;
 
@@ -116,9 +119,9 @@ export class Listener {
    */
   #tapped(): void {
     this.#tcp = createTcpServer({ noDelay: true }, (raw) => {
-      const tap = new TlsTap(raw, (random) => this.#hellos.set(random, tap));
+      const tap = new TlsTap(raw, (random) => this.#hellos.set(random, this.#hellos.has(random) ? null : tap));
       tap.once('close', () => {
-        if (tap.clientRandom !== undefined && this.#hellos.get(tap.clientRandom) === tap) this.#hellos.delete(tap.clientRandom);
+        if (tap.clientRandom !== undefined && this.#hellos.get(tap.clientRandom) !== undefined) this.#hellos.delete(tap.clientRandom);
       });
       this.#server.emit('connection', tap);
     });
