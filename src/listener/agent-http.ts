@@ -373,7 +373,6 @@ export class AgentConnection implements ResponseConnection {
 
   #closed(): void {
     this.#phase = 'closed';
-    this.tap = undefined;
     this.#settings.onClosed?.(this);
     this.#buf = undefined;
     const res = this.#res;

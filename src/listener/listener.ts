@@ -6,7 +6,7 @@ import type { RequestObserver } from '../observability/observer.ts';
 import type { RequestTrace } from '../observability/request.ts';
 import { checkRequestTarget } from './path.ts';
 import { carryPeer, peerOf, type Peer } from './peer.ts';
-import { park } from './parked.ts';
+import { ParkedSocket, park } from './parked.ts';
 import { TlsTap } from './tls-tap.ts';
 import { errorResponse, type ServiceRequest, type ServiceResponse } from './http.ts';
 import { AgentConnection, type AgentRequest, type AgentSocket } from './agent-http.ts';
@@ -82,7 +82,7 @@ export class Listener {
         this.#log.debug({ listener: this.name, remote, code: err.code, err: err.message }, 'request refused');
       },
       onClosed: (conn: AgentConnection) => {
-        if (this.#connections.delete(conn) && !('getPeerX509Certificate' in conn.socket)) this.parked--;
+        if (this.#connections.delete(conn) && conn.socket instanceof ParkedSocket) this.parked--;
       },
     };
     const onRequest = (req: AgentRequest, res: AgentResponse): void => {
@@ -137,7 +137,7 @@ export class Listener {
   }
 
   async listen(): Promise<AddressInfo> {
-    const address = this.#tcp ? await listenOn(this.#tcp, this.#options.port, this.#options.address) : await listenOn(this.#server, this.#options.port, this.#options.address);
+    const address = await listenOn(this.#tcp ?? this.#server, this.#options.port, this.#options.address);
     const parkAfter = this.#options.parkIdleAfterMs ?? 0;
     // Slow heads and idle keep-alive connections are found by one sweep, not a timer per request.
     const every = Math.max(50, Math.min(1000, Math.min(this.#options.requestHeaderTimeoutMs, this.#options.keepAliveTimeoutMs) / 4));
@@ -147,7 +147,7 @@ export class Listener {
         conn.expire(now);
         if (parkAfter > 0 && conn.parkable(now, parkAfter)) this.#park(conn);
       }
-    }, Math.min(every, parkAfter > 0 ? Math.max(50, parkAfter / 2) : every)).unref();
+    }, parkAfter > 0 ? Math.min(every, Math.max(50, parkAfter / 2)) : every).unref();
     return address;
   }
 

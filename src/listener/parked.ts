@@ -86,14 +86,6 @@ export class ParkedSocket extends EventEmitter {
     return this.raw.remoteAddress;
   }
 
-  get destroyed(): boolean {
-    return this.raw.destroyed;
-  }
-
-  get writableLength(): number {
-    return this.raw.writableLength;
-  }
-
   write(data: Buffer | string): boolean {
     if (this.#closing || this.raw.destroyed) return false;
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
