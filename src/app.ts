@@ -21,7 +21,7 @@ import { caPoolOf } from './router/router.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
 import { startObservability } from './observability/service.ts';
-import { gcMode, mallocInUse, newSpaceCommittedMb, newSpaceMb, pretenuring } from './lib/allocator.ts';
+import { compileCache, gcMode, saveCompileCache, mallocInUse, newSpaceCommittedMb, newSpaceMb, pretenuring } from './lib/allocator.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
@@ -116,10 +116,13 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
     for (const l of listeners) l.updateTls(material());
     log.info({ nextUpdate: trust.crlNextUpdate?.toISOString() }, 'CRL reloaded into the listeners');
   });
+  // Every module the service needs is loaded by now: written before the first `listening` line,
+  // so the next start finds them even if this process is killed.
+  saveCompileCache();
   try {
     for (const l of listeners) {
       const a = await l.listen();
-      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse(), gc: gcMode(), pretenuring: pretenuring(), newSpaceMb: newSpaceMb(), newSpaceCommittedMb: newSpaceCommittedMb() }, 'listening');
+      log.info({ listener: l.name, address: a.address, port: a.port, allocator: mallocInUse(), gc: gcMode(), pretenuring: pretenuring(), newSpaceMb: newSpaceMb(), newSpaceCommittedMb: newSpaceCommittedMb(), compileCache: compileCache() }, 'listening');
     }
   } catch (err) {
     // A failed start must not leave the admin API holding the process open.

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { flushCompileCache, getCompileCacheDir } from 'node:module';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 // Which malloc the process runs on: bin/ringmaster preloads jemalloc when Debian's libjemalloc2
@@ -38,4 +39,14 @@ export function newSpaceMb(execArgv: readonly string[] = process.execArgv): numb
 export function newSpaceCommittedMb(): number {
   const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
   return young === undefined ? 0 : Math.round(young.space_size / 2 ** 20);
+}
+
+/** Where Node keeps the stripped and compiled code of ringmaster's modules (bin/ringmaster sets it), or 'off'. */
+export function compileCache(): string {
+  return getCompileCacheDir() ?? 'off';
+}
+
+/** Writes what the compile cache has gathered so far, so a process that is killed later still leaves it for the next start. */
+export function saveCompileCache(): void {
+  flushCompileCache();
 }

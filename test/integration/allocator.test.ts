@@ -1,15 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { arch, availableParallelism } from 'node:os';
-import { ringmasterBin, startRingmaster } from '../helpers/ringmaster.ts';
+import { repoRoot, ringmasterBin, startRingmaster } from '../helpers/ringmaster.ts';
+import { makeTempDir } from '../helpers/puppet.ts';
 
 // bin/ringmaster runs `serve` on jemalloc when Debian's libjemalloc2 is installed (scripts/test.sh
 // installs it), and on the system allocator when RINGMASTER_MALLOC=system; with one CPU (or
 // RINGMASTER_GC=single) V8 collects garbage on the main thread; its young generation has a fixed
 // 16 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise; allocation-site pretenuring is
-// off unless RINGMASTER_PRETENURING=on.
+// off unless RINGMASTER_PRETENURING=on; Node's compile cache keeps the stripped and compiled code
+// beside the install (NODE_COMPILE_CACHE elsewhere, NODE_DISABLE_COMPILE_CACHE=1 none).
 
 const multiarch = arch() === 'arm64' ? 'aarch64' : 'x86_64';
 const jemalloc = `/usr/lib/${multiarch}-linux-gnu/libjemalloc.so.2`;
@@ -93,6 +97,29 @@ test('V8 does not create objects straight in the old generation by allocation si
   } finally {
     await Promise.all([off.stop(), on.stop()]);
   }
+});
+
+test('the code of ringmaster\'s modules is kept in Node\'s compile cache, written once serving, and read back by the next start', async () => {
+  const fresh = await makeTempDir('compile-cache');
+  const [beside, chosen, none] = await Promise.all([startRingmaster(), startRingmaster({ env: { NODE_COMPILE_CACHE: fresh } }), startRingmaster({ env: { NODE_DISABLE_COMPILE_CACHE: '1' } })]);
+  try {
+    const dirOf = (logs: string) => /"compileCache":"([^"]*)"/.exec(logs)?.[1];
+    assert.ok(dirOf(beside.logs())?.startsWith(join(repoRoot, 'node_modules', '.cache', 'ringmaster') + '/'), beside.logs());
+    assert.ok(dirOf(chosen.logs())?.startsWith(fresh + '/'));
+    assert.equal(dirOf(none.logs()), 'off');
+    // Written before the process says it is listening, not only when it exits.
+    const written = dirOf(chosen.logs())!;
+    assert.ok(readdirSync(written).length > 50, `the cache in ${written} holds the modules loaded so far`);
+  } finally {
+    await Promise.all([beside.stop(), chosen.stop(), none.stop()]);
+  }
+  // The next start takes every module's stripped code from the cache: Node's type stripper is not run.
+  const again = spawnSync(ringmasterBin, ['--version'], { env: { ...process.env, NODE_COMPILE_CACHE: fresh, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }, encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  const lookups = again.stderr.split('\n').filter((l) => l.includes('retrieving transpile cache for StrippedTypeScript'));
+  assert.ok(lookups.some((l) => l.includes('/src/app.ts')), `app.ts is among the modules looked up: ${again.stderr.slice(0, 3000)}`);
+  assert.deepEqual(lookups.filter((l) => !l.endsWith('...success')), [], 'no module missed the cache');
+  await rm(fresh, { recursive: true, force: true });
 });
 
 test('bin/ringmaster refuses a value it does not know in its environment, with RM_ENV_INVALID, and starts nothing', () => {
