@@ -8,10 +8,12 @@
 //   --door-env KEY=VALUE (repeatable) sets an environment variable for the Node front doors only
 //   (ringmaster and the bare relay, not nginx, the backend or the client), e.g. to weigh them with
 //   another allocator: --door-env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-//   --park-idle-after 5s adds a second ringmaster whose listener parks idle connections out of
-//   OpenSSL (listeners[].parkIdleAfter; "0" leaves it out). Memory is read 2 s after the last
-//   connection is open and again after --settle seconds (what stays once parking and the
-//   allocators have caught up); the peak is each process's VmHWM.
+//   ringmaster runs with its defaults, which park idle connections out of OpenSSL
+//   (listeners[].parkIdleAfter, parkAboveConnections); --park-idle-after and --park-above set
+//   them otherwise. A second ringmaster with parking off (parkIdleAfter 0) is measured beside it
+//   unless --no-unparked. Memory is read 2 s after the last connection is open and again after
+//   --settle seconds (what stays once parking and the allocators have caught up); the peak is each
+//   process's VmHWM.
 import { mkdir, readFile, rm as remove, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +35,18 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'skip-install': { type: 'boolean', default: false },
     'door-env': { type: 'string', multiple: true, default: [] },
-    'park-idle-after': { type: 'string', default: '5s' },
+    'park-idle-after': { type: 'string' },
+    'park-above': { type: 'string' },
+    'no-unparked': { type: 'boolean', default: false },
     settle: { type: 'string', default: quick ? '8' : '20' },
   },
 });
-const parkIdleAfter = args['park-idle-after'];
+/** The listener settings the benchmark sets beyond ringmaster's defaults. */
+const parking = {
+  ...(args['park-idle-after'] === undefined ? {} : { parkIdleAfter: args['park-idle-after'] }),
+  ...(args['park-above'] === undefined ? {} : { parkAboveConnections: Number(args['park-above']) }),
+};
+const parkingText = Object.keys(parking).length === 0 ? 'defaults' : Object.entries(parking).map(([k, v]) => `${k} ${v}`).join(', ');
 const settleMs = Number(args.settle) * 1000;
 const doorEnv = Object.fromEntries(
   args['door-env'].map((kv) => {
@@ -95,21 +104,21 @@ const stops: (() => Promise<void>)[] = [];
 try {
   const httpPort = await nextMessage<BackendReply, number>(backend.child, (m) => (m.op === 'listening' ? m.httpPort : undefined), 15_000);
   // Idle connections must outlive the measurement on both doors; everything else as in the gateway benchmark.
-  const setup = await withDoorEnv(() => startBenchRingmaster(tmp, httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m' }] }));
+  const setup = await withDoorEnv(() => startBenchRingmaster(tmp, httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m', ...parking }] }));
   rm = setup.ringmaster;
   const ringmaster = rm;
   const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   type Measured = Door & { ca?: string; identities?: typeof setup.identities };
   const doors: (() => Promise<Measured>)[] = [
-    () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version}`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
+    () => Promise.resolve({ name: 'ringmaster', version: `ringmaster ${version} (parking: ${parkingText})`, port: ringmaster.port, pid: ringmaster.pid ?? -1, logs: () => ringmaster.logs(), stop: () => ringmaster.stop() }),
   ];
-  if (parkIdleAfter !== '0') {
-    // The same ringmaster with idle connections parked out of OpenSSL: its own state directory and CA.
+  if (!args['no-unparked']) {
+    // The same ringmaster with parking off, every connection kept by OpenSSL: its own state directory and CA.
     doors.push(async () => {
-      await mkdir(join(tmp, 'parking'), { recursive: true });
-      const parking = await withDoorEnv(() => startBenchRingmaster(join(tmp, 'parking'), httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m', parkIdleAfter }] }));
-      const r = parking.ringmaster;
-      return { name: 'ringmaster-parking', version: `ringmaster ${version}, parkIdleAfter ${parkIdleAfter}`, port: r.port, pid: r.pid ?? -1, logs: () => r.logs(), stop: async () => { await r.stop(); await r.cleanup(); }, ca: parking.ca, identities: parking.identities };
+      await mkdir(join(tmp, 'unparked'), { recursive: true });
+      const unparked = await withDoorEnv(() => startBenchRingmaster(join(tmp, 'unparked'), httpPort, { agents: 20, listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, keepAliveTimeout: '30m', parkIdleAfter: '0' }] }));
+      const r = unparked.ringmaster;
+      return { name: 'ringmaster-unparked', version: `ringmaster ${version}, parkIdleAfter 0`, port: r.port, pid: r.pid ?? -1, logs: () => r.logs(), stop: async () => { await r.stop(); await r.cleanup(); }, ca: unparked.ca, identities: unparked.identities };
     });
   }
   // The platform's floor: node:https relaying through ringmaster's upstream module, nothing else.
@@ -175,12 +184,8 @@ try {
 const machine = { cpuModel: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
 const nginx = figures.find((f) => f.name === 'nginx' && !f.failure);
 const rmF = figures.find((f) => f.name === 'ringmaster' && !f.failure);
-const parkF = figures.find((f) => f.name === 'ringmaster-parking' && !f.failure);
 const checks = [
-  { what: `ringmaster RSS with ${connections} idle agent connections, ${args.settle} s after the last opened, MB`, value: rmF ? Math.round(rmF.rssSettledMb) : null, target: '< 300', pass: rmF ? rmF.rssSettledMb < 300 && rmF.held === connections : null },
-  ...(parkIdleAfter !== '0'
-    ? [{ what: `ringmaster with parkIdleAfter ${parkIdleAfter}: RSS with ${connections} idle agent connections, ${args.settle} s after the last opened, MB`, value: parkF ? Math.round(parkF.rssSettledMb) : null, target: '< 300', pass: parkF ? parkF.rssSettledMb < 300 && parkF.held === connections : null }]
-    : []),
+  { what: `ringmaster (parking: ${parkingText}) RSS with ${connections} idle agent connections, ${args.settle} s after the last opened, MB`, value: rmF ? Math.round(rmF.rssSettledMb) : null, target: '< 300', pass: rmF ? rmF.rssSettledMb < 300 && rmF.held === connections : null },
 ];
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 const rows = figures.map((f) => `| ${f.version} | ${f.failure ? `failed: ${f.failure}` : `${fmt(f.rssIdleMb)} → ${fmt(f.rssHeldMb)} → ${fmt(f.rssSettledMb)}`} | ${fmt(f.rssPeakMb)} | ${fmt(f.perConnectionKb, 1)} / ${fmt(f.settledPerConnectionKb, 1)} | ${f.held} (${f.holdFailed} failed) | ${fmt(f.cpuSecondsPer1000Runs, 2)} | ${nginx ? fmt(f.cpuSecondsPer1000Runs / nginx.cpuSecondsPer1000Runs, 2) : '—'} | ${fmt(f.backendCpuSecondsPer1000Runs, 2)} | ${fmt(f.runsPerSecond, 1)} | ${f.runsFailed} |`);
@@ -201,6 +206,6 @@ const markdown = [
 process.stdout.write(`${markdown}\n`);
 const outDir = join(repoRoot, 'bench', 'out');
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick, doorEnv, parkIdleAfter, settleSeconds: Number(args.settle) }, figures, checks }, null, 2)}\n`);
+await writeFile(join(outDir, 'footprint.json'), `${JSON.stringify({ benchmark: 'footprint', date, machine, params: { connections, runs: runsPerDoor, concurrency, quick, doorEnv, parking, settleSeconds: Number(args.settle) }, figures, checks }, null, 2)}\n`);
 await writeFile(join(outDir, 'footprint.md'), markdown);
 process.exitCode = figures.some((f) => f.failure || f.runsFailed > 0 || f.holdFailed > 0) ? 1 : 0;

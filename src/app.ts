@@ -93,11 +93,11 @@ export async function startApp(config: Config, deps: { clock: Clock; log: Log; r
   const dispatch = (req: Parameters<Gateway['handle']>[0]) => gateway.handle(req);
   // The DNS responder starts after the listeners; a scrape before that shows no DNS metrics.
   const started: { dns?: DnsService | undefined } = {};
-  const observability = startObservability(config, { pools: () => gateway.pools(), ca, crl: outside?.ca, reports: () => reports, dns: () => started.dns }, { clock, log: log.child({ component: 'metrics' }) });
+  const observability = startObservability(config, { pools: () => gateway.pools(), ca, crl: outside?.ca, reports: () => reports, dns: () => started.dns, listeners: () => listeners }, { clock, log: log.child({ component: 'metrics' }) });
 
   const listeners = config.listeners.map(
     (l) => new Listener({
-      name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout, parkIdleAfterMs: l.parkIdleAfter,
+      name: l.name, address: l.address, port: l.port, requestHeaderTimeoutMs: l.requestHeaderTimeout, keepAliveTimeoutMs: l.keepAliveTimeout, parkIdleAfterMs: l.parkIdleAfter, parkAboveConnections: l.parkAboveConnections,
       maxHeaderBytes: l.maxHeaderBytes, tls: material(), dispatch, isRevoked: (s) => trust.isRevoked(s), log: log.child({ component: 'listener', listener: l.name }),
       observer: observability.observer,
     }),

@@ -31,6 +31,12 @@ export type ListenerOptions = {
   keepAliveTimeoutMs: number;
   /** Idle time after which a TLS 1.3 connection is parked out of OpenSSL (parked.ts); 0: never. */
   parkIdleAfterMs?: number | undefined;
+  /**
+   * With parking: a connection is tapped (and so can be parked) only when the listener already
+   * holds this many open connections as it arrives; those below stay with OpenSSL alone and cost
+   * no more per request than without parking. 0 taps every connection.
+   */
+  parkAboveConnections?: number | undefined;
   maxHeaderBytes: number;
   tls: TlsMaterial;
   dispatch: Dispatch;
@@ -57,7 +63,14 @@ export class Listener {
    */
   #hellos = new Map<string, TlsTap | null>();
   #taps = new WeakMap<TLSSocket, TlsTap>();
+  /** With parking: TCP connections open now, handshaking or not. */
+  #open = 0;
+  #closed = (): void => {
+    this.#open--;
+  };
+  /** Connections parked now, and since start. */
   parked = 0;
+  parkedTotal = 0;
 
   constructor(options: ListenerOptions) {
     this.name = options.name;
@@ -118,7 +131,16 @@ export class Listener {
    * are matched to the tap by the ClientHello's random and kept nowhere else.
    */
   #tapped(): void {
+    const above = this.#options.parkAboveConnections ?? 0;
     this.#tcp = createTcpServer({ noDelay: true }, (raw) => {
+      this.#open++;
+      // One function for every socket: a closure made here would share this scope's context,
+      // which holds the tap, and keep the tap and its TLS socket alive after parking.
+      raw.once('close', this.#closed);
+      if (this.#open - 1 < above) {
+        this.#server.emit('connection', raw);
+        return;
+      }
       const tap = new TlsTap(raw, (random) => this.#hellos.set(random, this.#hellos.has(random) ? null : tap));
       tap.once('close', () => {
         if (tap.clientRandom !== undefined && this.#hellos.get(tap.clientRandom) !== undefined) this.#hellos.delete(tap.clientRandom);
@@ -151,6 +173,11 @@ export class Listener {
     return address;
   }
 
+  /** For the metrics: agent connections open (handshake done), parked now, parked since start. */
+  stats(): { connections: number; parked: number; parkedTotal: number } {
+    return { connections: this.#connections.size, parked: this.parked, parkedTotal: this.parkedTotal };
+  }
+
   address(): AddressInfo {
     return (this.#tcp ?? this.#server).address() as AddressInfo;
   }
@@ -167,6 +194,7 @@ export class Listener {
     carryPeer(tls, result.parked);
     conn.rebind(result.parked);
     this.parked++;
+    this.parkedTotal++;
   }
 
   /** New handshakes use the new material at once; nothing is restarted. */

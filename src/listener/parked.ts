@@ -62,7 +62,8 @@ export class ParkedSocket extends EventEmitter {
   readonly raw: Socket;
   #read: RecordProtection;
   #write: RecordProtection;
-  #header = Buffer.alloc(5);
+  /** A record header split across reads; made only when one is (a parked connection keeps little). */
+  #header: Buffer | undefined;
   #have = 0;
   #record: Buffer | undefined;
   #got = 0;
@@ -121,16 +122,25 @@ export class ParkedSocket extends EventEmitter {
     let at = 0;
     while (at < chunk.length && !this.raw.destroyed && !this.#closing) {
       if (this.#record === undefined) {
-        const n = Math.min(5 - this.#have, chunk.length - at);
-        chunk.copy(this.#header, this.#have, at, at + n);
-        this.#have += n;
-        at += n;
-        if (this.#have < 5) return;
-        const length = this.#header.readUInt16BE(3);
-        if (this.#header[0] !== recordType.applicationData) return this.#fail(alert.unexpectedMessage);
+        let header: Buffer;
+        if (this.#have === 0 && chunk.length - at >= 5) {
+          header = chunk.subarray(at, at + 5);
+          at += 5;
+        } else {
+          const n = Math.min(5 - this.#have, chunk.length - at);
+          this.#header ??= Buffer.alloc(5);
+          chunk.copy(this.#header, this.#have, at, at + n);
+          this.#have += n;
+          at += n;
+          if (this.#have < 5) return;
+          header = this.#header;
+        }
+        const length = header.readUInt16BE(3);
+        if (header[0] !== recordType.applicationData) return this.#fail(alert.unexpectedMessage);
         if (length > maxCiphertext) return this.#fail(alert.recordOverflow);
         this.#record = Buffer.allocUnsafe(5 + length);
-        this.#header.copy(this.#record, 0);
+        header.copy(this.#record, 0);
+        this.#have = 5;
         this.#got = 5;
       }
       const n = Math.min(this.#record.length - this.#got, chunk.length - at);

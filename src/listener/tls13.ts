@@ -45,29 +45,42 @@ export type Opened = { type: number; content: Buffer };
 /** One direction's protection: the traffic secret, its key and IV, and the next sequence number. */
 export class RecordProtection {
   readonly suite: Tls13Suite;
-  #secret: Buffer;
-  #key: Buffer;
-  #iv: Buffer;
+  /**
+   * The traffic secret, its key and its IV, one after the other in one buffer of its own: a parked
+   * connection holds two of these for as long as it stays open, so they are one allocation each
+   * rather than three, and never a slice of Node's shared 8 KB pool (which would keep the whole
+   * slab alive).
+   */
+  #material: Buffer;
   seq: number;
 
   constructor(suite: Tls13Suite, secret: Buffer, seq = 0) {
     if (secret.length !== suite.hashLength) throw new Error(`a ${suite.hash} traffic secret has ${suite.hashLength} bytes, not ${secret.length}`);
     this.suite = suite;
-    // A copy of its own: a slice of Node's shared 8 KB pool would keep the whole slab alive for
-    // as long as the connection is parked.
-    this.#secret = Buffer.allocUnsafeSlow(secret.length);
-    secret.copy(this.#secret);
-    this.#key = expandLabel(suite.hash, this.#secret, 'key', suite.keyLength);
-    this.#iv = expandLabel(suite.hash, this.#secret, 'iv', 12);
+    this.#material = Buffer.allocUnsafeSlow(suite.hashLength + suite.keyLength + 12);
+    this.#derive(secret);
     this.seq = seq;
   }
 
   /** The next traffic secret (KeyUpdate, §7.2); the sequence number starts again at 0. */
   update(): void {
-    this.#secret = expandLabel(this.suite.hash, this.#secret, 'traffic upd', this.suite.hashLength);
-    this.#key = expandLabel(this.suite.hash, this.#secret, 'key', this.suite.keyLength);
-    this.#iv = expandLabel(this.suite.hash, this.#secret, 'iv', 12);
+    this.#derive(expandLabel(this.suite.hash, this.#secret(), 'traffic upd', this.suite.hashLength));
     this.seq = 0;
+  }
+
+  #derive(secret: Buffer): void {
+    const { hash, hashLength, keyLength } = this.suite;
+    secret.copy(this.#material, 0);
+    expandLabel(hash, secret, 'key', keyLength).copy(this.#material, hashLength);
+    expandLabel(hash, secret, 'iv', 12).copy(this.#material, hashLength + keyLength);
+  }
+
+  #secret(): Buffer {
+    return this.#material.subarray(0, this.suite.hashLength);
+  }
+
+  #key(): Buffer {
+    return this.#material.subarray(this.suite.hashLength, this.suite.hashLength + this.suite.keyLength);
   }
 
   /** A whole record (header and protected fragment) carrying `content` of inner type `type`. */
@@ -80,7 +93,7 @@ export class RecordProtection {
     record[1] = 3;
     record[2] = 3;
     record.writeUInt16BE(length, 3);
-    const cipher = createCipheriv(this.suite.aead as CipherGCMTypes, this.#key, this.#nonce(this.seq), { authTagLength: tagLength });
+    const cipher = createCipheriv(this.suite.aead as CipherGCMTypes, this.#key(), this.#nonce(this.seq), { authTagLength: tagLength });
     cipher.setAAD(record.subarray(0, 5));
     let at = 5 + cipher.update(content).copy(record, 5);
     at += cipher.update(Buffer.of(type)).copy(record, at);
@@ -97,7 +110,7 @@ export class RecordProtection {
    */
   open(record: Buffer, seq = this.seq): Opened | undefined {
     if (record.length < 5 + tagLength + 1 || record.length > 5 + maxCiphertext) return undefined;
-    const decipher = createDecipheriv(this.suite.aead as CipherGCMTypes, this.#key, this.#nonce(seq), { authTagLength: tagLength });
+    const decipher = createDecipheriv(this.suite.aead as CipherGCMTypes, this.#key(), this.#nonce(seq), { authTagLength: tagLength });
     decipher.setAAD(record.subarray(0, 5));
     decipher.setAuthTag(record.subarray(record.length - tagLength));
     let inner: Buffer;
@@ -114,7 +127,7 @@ export class RecordProtection {
   }
 
   #nonce(seq: number): Buffer {
-    const nonce = Buffer.from(this.#iv);
+    const nonce = Buffer.from(this.#material.subarray(this.suite.hashLength + this.suite.keyLength));
     const hi = Math.floor(seq / 2 ** 32);
     const lo = seq >>> 0;
     nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ hi) >>> 0, 4);

@@ -71,6 +71,7 @@ test('state gauges are read at scrape time; a member that is gone disappears fro
       queries: { udp: 10, tcp: 2 }, responses: { NOERROR: 9, NXDOMAIN: 3 }, truncated: 1, dropped: { rateLimited: 4, short: 0, response: 0, oversize: 0, badSourcePort: 0 },
       slipped: 1, fallbackAnswers: 0, fallbackNames: 0, tcp: { open: 1, refused: 0 }, rateLimitedSources: 5,
     },
+    listeners: [{ name: 'agents', connections: 12, parked: 9, parkedTotal: 30 }],
   };
   const m = new Metrics({ read: () => Promise.resolve(reading), now: () => 11_000, defaultMetrics: false });
   let e = await scrape(m);
@@ -102,6 +103,9 @@ test('state gauges are read at scrape time; a member that is gone disappears fro
   assert.equal(sampleSum(e, 'ringmaster_dns_responses_total', { rcode: 'NXDOMAIN' }), 3);
   assert.equal(sampleSum(e, 'ringmaster_dns_dropped_total', { reason: 'rateLimited' }), 4);
   assert.equal(sampleSum(e, 'ringmaster_dns_tcp_connections'), 1);
+  assert.equal(sampleSum(e, 'ringmaster_listener_connections', { listener: 'agents' }), 12);
+  assert.equal(sampleSum(e, 'ringmaster_listener_connections_parked', { listener: 'agents' }), 9);
+  assert.equal(sampleSum(e, 'ringmaster_listener_connections_parked_total', { listener: 'agents' }), 30);
 
   // Counters kept elsewhere are shown as they stand, not added up scrape after scrape.
   reading = { ...reading, pools: [pool([member()])], ca: { ...reading.ca!, signed: 8 }, reports: { ...reading.reports!, captured: 6 }, errors: ['reports_store'] };

@@ -37,6 +37,8 @@ export type StateReading = {
     stored?: number | undefined;
   } | undefined;
   dns?: DnsStats | undefined;
+  /** Agent listeners: connections open, parked now and parked since start. */
+  listeners?: { name: string; connections: number; parked: number; parkedTotal: number }[] | undefined;
   /** Sources that failed this scrape, counted in ringmaster_scrape_errors_total. */
   errors?: string[];
 };
@@ -111,6 +113,9 @@ export class Metrics {
       dnsTcpOpen: gauge('dns_tcp_connections', 'Open DNS TCP connections.'),
       dnsTcpRefused: counter('dns_tcp_refused_total', 'DNS TCP connections refused (dns.tcp.maxConnections).'),
       dnsLimited: gauge('dns_rate_limited_sources', 'Source addresses tracked by the DNS rate limit.'),
+      listenerConnections: gauge('listener_connections', 'Agent connections open (TLS handshake done), parked ones included.', ['listener']),
+      listenerParked: gauge('listener_connections_parked', 'Agent connections parked out of OpenSSL now (listeners[].parkIdleAfter).', ['listener']),
+      listenerParkedTotal: counter('listener_connections_parked_total', 'Agent connections parked out of OpenSSL since start.', ['listener']),
       scrapeErrors: counter('scrape_errors_total', 'Parts of the state that could not be read for a scrape, by source.', ['source']),
     };
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ringmaster_' });
@@ -208,6 +213,11 @@ export class Metrics {
       m.dnsTcpOpen.set(d.tcp.open);
       total(m.dnsTcpRefused, {}, d.tcp.refused);
       m.dnsLimited.set(d.rateLimitedSources);
+    }
+    for (const l of s.listeners ?? []) {
+      m.listenerConnections.set({ listener: l.name }, l.connections);
+      m.listenerParked.set({ listener: l.name }, l.parked);
+      total(m.listenerParkedTotal, { listener: l.name }, l.parkedTotal);
     }
     for (const source of s.errors ?? []) m.scrapeErrors.inc({ source });
   }

@@ -36,6 +36,7 @@ export type StateSources = {
   crl?: { readonly crlThisUpdate: Date | undefined; readonly crlNextUpdate: Date | undefined; readonly crlRefreshFailures: number } | undefined;
   reports?: () => ReportsSource | undefined;
   dns?: () => { stats(): DnsStats } | undefined;
+  listeners?: () => readonly { readonly name: string; stats(): { connections: number; parked: number; parkedTotal: number } }[];
 };
 
 const DAY = 86_400_000;
@@ -92,6 +93,7 @@ export function stateReader(sources: StateSources, deps: { clock: Clock; log: Lo
           : undefined,
       reports: c ? { captured: c.captured, invalid: c.invalid, failed: c.failed, dropped: c.dropped, queued: c.queued, nodes: stats?.nodes, stored: stats?.stored } : undefined,
       dns: sources.dns?.()?.stats(),
+      listeners: sources.listeners?.().map((l) => ({ name: l.name, ...l.stats() })),
       errors,
     };
   };

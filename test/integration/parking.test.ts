@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { queryObjects } from 'node:v8';
 import { resolveConfig } from '../../src/config/load.ts';
 import { startApp, type App } from '../../src/app.ts';
 import { systemClock } from '../../src/lib/clock.ts';
@@ -23,11 +25,15 @@ import { RawConnection, header } from '../helpers/raw-tls.ts';
 // and `openssl s_client`) must not notice: identity, bodies larger than a record, KeyUpdate both
 // ways, close_notify. A record that does not authenticate ends the connection with nothing
 // proxied, a TLS 1.2 connection stays with OpenSSL, and revocation still reaches the connection.
+// A second listener taps (and so parks) only connections that arrive while it holds
+// `parkAboveConnections` others; once parked, no TLS socket or tap of a connection stays in memory.
 
 const parkMs = 100;
 let app: App;
 let listener: Listener;
 let port: number;
+/** parkAboveConnections 2. */
+let busy: Listener;
 let ca: string;
 let stateDir: string;
 let a: Backend;
@@ -40,13 +46,17 @@ before(async () => {
   const noHealth = { active: { enabled: false }, passive: { enabled: false } };
   app = await startApp(resolveConfig({
     server: { certname: 'ringmaster.test', dnsAltNames: ['localhost'] },
-    listeners: [{ address: '127.0.0.1', port: 0, parkIdleAfter: `${parkMs}ms`, keepAliveTimeout: '60s' }],
+    listeners: [
+      { address: '127.0.0.1', port: 0, parkIdleAfter: `${parkMs}ms`, parkAboveConnections: 0, keepAliveTimeout: '60s' },
+      { name: 'busy', address: '127.0.0.1', port: 0, parkIdleAfter: `${parkMs}ms`, parkAboveConnections: 2, keepAliveTimeout: '60s' },
+    ],
     ca: { keyLength: 2048 },
     admin: { enabled: false },
     reports: { enabled: false },
     pools: { compilers: { members: [{ name: 'a', url: a.url }], healthCheck: noHealth } },
   }, { stateDir }), { clock: systemClock, log: silentLog });
   listener = app.listeners[0]!;
+  busy = app.listeners[1]!;
   port = listener.address().port;
   ca = app.ca.caBundlePem;
 });
@@ -162,7 +172,7 @@ test('a TLS 1.2 connection stays with OpenSSL and keeps working', async () => {
 });
 
 test('a record that does not authenticate ends a parked connection; nothing reaches the backend', async () => {
-    const raw = tcpConnect(port, '127.0.0.1');
+  const raw = tcpConnect(port, '127.0.0.1');
   await new Promise((resolve) => raw.once('connect', resolve));
   // The client's TLS runs over a tap, so that bytes of our own can be put on the wire after it.
   const tap = new TlsTap(raw, () => undefined);
@@ -179,7 +189,7 @@ test('a record that does not authenticate ends a parked connection; nothing reac
 });
 
 test('a record of the wrong outer type ends a parked connection', async () => {
-    const raw = tcpConnect(port, '127.0.0.1');
+  const raw = tcpConnect(port, '127.0.0.1');
   await new Promise((resolve) => raw.once('connect', resolve));
   const c = await connectAs('agent4.test', { socket: new TlsTap(raw, () => undefined) });
   await c.write(get('/puppet/v3/node/agent4.test'));
@@ -211,4 +221,93 @@ test('close_notify from the agent closes a parked connection cleanly', async () 
   c.end();
   assert.ok(await c.closedWithin(3000));
   await parked(0);
+});
+
+test('with parkAboveConnections, only connections that arrive while the listener holds that many others are parked', async () => {
+  const on = async (name: string) => {
+    const c = await connectAs(`${name}.test`, { port: busy.address().port });
+    await c.write(get(`/puppet/v3/node/${name}.test`));
+    assert.equal((await c.response())?.status, 200, `${name} is served`);
+    return c;
+  };
+  const first = await on('below1');
+  await on('below2');
+  await delay(parkMs * 4);
+  assert.equal(busy.stats().parked, 0, 'the first two stay with OpenSSL, idle as they are');
+  await on('above1');
+  for (let i = 0; i < 100 && busy.stats().parked !== 1; i++) await delay(20);
+  assert.equal(busy.stats().parked, 1, 'the third is parked');
+  // The count is of connections open now: with one of the first gone, the next arrives above two again.
+  first.destroy();
+  for (let i = 0; i < 100 && busy.stats().connections !== 2; i++) await delay(20);
+  const again = await on('above2');
+  for (let i = 0; i < 100 && busy.stats().parked !== 2; i++) await delay(20);
+  assert.equal(busy.stats().parked, 2);
+  await again.write(get('/puppet/v3/node/above2.test'));
+  assert.equal((await again.response())?.status, 200, 'a parked connection from above the threshold serves the next request');
+  assert.deepEqual(busy.stats(), { connections: 3, parked: 2, parkedTotal: 2 });
+});
+
+test('once parked, a connection keeps neither its TLS socket nor its tap in memory', async () => {
+  const conns = [];
+  for (let i = 0; i < 5; i++) {
+    const c = await connectAs(`mem${i}.test`);
+    await c.write(get(`/puppet/v3/node/mem${i}.test`));
+    assert.equal((await c.response())?.status, 200);
+    conns.push(c);
+  }
+  await parked(5);
+  // queryObjects collects garbage before it counts.
+  assert.equal(queryObjects(TlsTap, { format: 'count' }), 0, 'no tap is reachable once every open connection is parked');
+  await conns[0]!.write(get('/puppet/v3/node/mem0.test'));
+  assert.equal((await conns[0]!.response())?.status, 200);
+});
+
+/** A client transport that, once `slow` is set, puts what TLS writes on the wire three bytes at a time. */
+class Dribble extends Duplex {
+  slow = false;
+  readonly raw: Socket;
+  constructor(raw: Socket) {
+    super();
+    this.raw = raw;
+    raw.setNoDelay(true);
+    raw.on('data', (d: Buffer) => this.push(d));
+    raw.on('end', () => this.push(null));
+    raw.on('close', () => this.destroy());
+  }
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (!this.slow) {
+      this.raw.write(chunk, done);
+      return;
+    }
+    void (async () => {
+      for (let i = 0; i < chunk.length; i += 3) {
+        this.raw.write(chunk.subarray(i, i + 3));
+        await delay(1);
+      }
+      done();
+    })();
+  }
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.raw.destroy();
+    done(err);
+  }
+}
+
+test('records that reach a parked connection a few bytes at a time, headers split, are put together', async () => {
+  const raw = tcpConnect(port, '127.0.0.1');
+  await new Promise((resolve) => raw.once('connect', resolve));
+  const wire = new Dribble(raw);
+  const c = await connectAs('dribble.test', { socket: wire });
+  await c.write(get('/puppet/v3/node/dribble.test'));
+  assert.equal((await c.response())?.status, 200);
+  await parked(1);
+  wire.slow = true;
+  const seen = a.seen.length;
+  for (let i = 0; i < 2; i++) {
+    await c.write(get(`/puppet/v3/node/dribble.test?round=${i}`));
+    assert.equal((await c.response())?.status, 200, `request ${i} after parking`);
+  }
+  assert.deepEqual(a.seen.slice(seen).map((r) => r.url), ['/puppet/v3/node/dribble.test?round=0', '/puppet/v3/node/dribble.test?round=1']);
 });
