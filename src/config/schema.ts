@@ -48,14 +48,14 @@ const listener = z.strictObject({
   keepAliveTimeout: duration('keepAliveTimeout').prefault('30s').describe('Idle time before a kept-alive agent connection is closed; keep it above the agents\' 4 s http_keepalive_timeout.'),
   maxHeaderBytes: size('maxHeaderBytes').prefault(16384).describe('Largest request head (request line and headers) accepted on this listener; routes can set lower limits.'),
   parkIdleAfter: duration('parkIdleAfter')
-    .prefault('250ms')
+    .prefault('100ms')
     .describe('Idle time after which a TLS 1.3 agent connection is parked: its OpenSSL state (40–50 KB) is freed and ringmaster keeps only its traffic keys, serving later requests on it itself. Only connections that arrive while the listener holds `parkAboveConnections` others can be parked. 0 never parks. See docs/operations.md, "Many idle connections".'),
   parkAboveConnections: z
     .number()
     .int()
     .min(0)
     .max(10_000_000)
-    .prefault(500)
+    .prefault(100)
     .describe('With parking: a connection that arrives while the listener already holds this many open connections is read through a tap (about 10 µs more per request) so that it can be parked when idle; connections below it stay with OpenSSL alone at full speed. 0 taps every connection.'),
 });
 

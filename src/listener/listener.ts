@@ -186,7 +186,8 @@ export class Listener {
     const tls = conn.socket as TLSSocket;
     const result = park(tls, conn.tap!);
     if ('kept' in result) {
-      // Tried once: a connection that cannot be parked now stays with OpenSSL.
+      // Bytes still on their way: the next sweep tries again. Otherwise it stays with OpenSSL.
+      if (result.again) return;
       conn.tap = undefined;
       this.#log.debug({ listener: this.name, remote: tls.remoteAddress, why: result.kept }, 'idle connection kept in TLS');
       return;

@@ -22,8 +22,11 @@ const keyUpdate = 24;
 /** How many protected handshake records (EncryptedExtensions … Finished) may come before the first application record. */
 const handshakeRecords = 16;
 
-/** Why a connection stays with OpenSSL, or the parked socket that replaces it. */
-export type ParkResult = { parked: ParkedSocket } | { kept: string };
+/**
+ * The parked socket that replaces the connection, or why it stays with OpenSSL: for good, or (`again`)
+ * only for now, as bytes were still on their way, so that the next sweep may try once more.
+ */
+export type ParkResult = { parked: ParkedSocket } | { kept: string; again?: true };
 
 /** Takes an idle TLS 1.3 connection out of OpenSSL; the caller must not use `tls` afterwards when it succeeds. */
 export function park(tls: TLSSocket, tap: TlsTap): ParkResult {
@@ -31,8 +34,8 @@ export function park(tls: TLSSocket, tap: TlsTap): ParkResult {
   const suite = tls13Suite(tls.getCipher().standardName);
   if (!suite) return { kept: 'cipher suite' };
   if (!tap.clientSecret || !tap.serverSecret) return { kept: 'no traffic secrets' };
-  if (!tap.inbound.atBoundary || !tap.outbound.atBoundary) return { kept: 'a record is in flight' };
-  if (tls.writableLength > 0 || tap.writableLength > 0 || tap.raw.writableLength > 0) return { kept: 'writes pending' };
+  if (!tap.inbound.atBoundary || !tap.outbound.atBoundary) return { kept: 'a record is in flight', again: true };
+  if (tls.writableLength > 0 || tap.writableLength > 0 || tap.raw.writableLength > 0) return { kept: 'writes pending', again: true };
   const read = resume(suite, tap.clientSecret, tap.inbound);
   const write = resume(suite, tap.serverSecret, tap.outbound);
   if (!read || !write) return { kept: 'last records do not open under the traffic secrets' };

@@ -1,13 +1,16 @@
 // The gateway with real software: two real Puppet Servers configured from `ringmaster compiler
 // config` (one plain HTTP, one mutual TLS, both with their CA disabled) behind ringmaster, and
-// real puppet agents that know only ringmaster's address.
+// real puppet agents that know only ringmaster's address. The agents' listener parks every
+// connection idle for 50 ms, so the requests of a run after a pause (facts, catalog application)
+// travel over connections ringmaster keeps out of OpenSSL.
 import assert from 'node:assert/strict';
-import { readFile, rm as remove } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm as remove, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAgent, describeRun, makeTempDir, skipUnlessInstalled, type Agent, type RunResult } from '../helpers/puppet.ts';
 import { freePort } from '../helpers/puppetserver.ts';
-import { startRingmaster, type Ringmaster, type RingmasterOptions } from '../helpers/ringmaster.ts';
+import { httpsRequest, startRingmaster, type Ringmaster, type RingmasterOptions } from '../helpers/ringmaster.ts';
 import { startCompiler, type Compiler } from '../helpers/compiler.ts';
 import { call, type TlsIdentity } from '../helpers/https-client.ts';
 
@@ -37,7 +40,20 @@ describe('agents through ringmaster to real Puppet Server compilers', { skip, ti
   const ringmaster = (): Ringmaster => rm ?? assert.fail('ringmaster did not start');
   const confdirOf = (c: Compiler | undefined): string => join(c?.root ?? assert.fail('compiler missing'), 'confdir');
 
+  const token = randomBytes(24).toString('hex');
+  const listening: Pick<RingmasterOptions, 'listeners' | 'admin'> = {
+    listeners: [{ name: 'agents', address: '127.0.0.1', port: 0, parkIdleAfter: '50ms', parkAboveConnections: 0 }],
+    admin: { tokenFile: 'admin-token' },
+  };
+  const metric = async (name: string): Promise<number> => {
+    const r = await httpsRequest({ port: ringmaster().adminPort ?? 0, path: '/metrics', ca: await readFile(ringmaster().paths.caCert, 'utf8'), headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200, r.body);
+    const line = r.body.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return Number(line?.split(' ').at(-1) ?? NaN);
+  };
+
   const gatewayOptions = (): RingmasterOptions => ({
+    ...listening,
     autosign: { all: true },
     pools: {
       compilers: { members: [{ name: 'c1', url: c1?.url ?? '' }, { name: 'c2', url: c2?.url ?? '' }], policy: 'round-robin', healthCheck: { active: { interval: '1s' } } },
@@ -58,7 +74,7 @@ describe('agents through ringmaster to real Puppet Server compilers', { skip, ti
   const runAgent = (a: Agent): Promise<RunResult> => a.run(['agent', '--test', '--waitforcert', '0'], { timeoutMs: 180_000 });
 
   before(async () => {
-    rm = await startRingmaster({ autosign: { all: true } });
+    rm = await startRingmaster({ ...listening, autosign: { all: true }, prepare: async ({ configFile }) => writeFile(join(configFile, '..', 'admin-token'), `${token}\n`, { mode: 0o600 }) });
     tree = await makeTempDir('gateway-compilers');
     const [p1, p2] = [await freePort(), await freePort()];
     const generate = (name: string, extra: string[]) => {
@@ -105,6 +121,8 @@ describe('agents through ringmaster to real Puppet Server compilers', { skip, ti
     assert.equal(by.length, 4, runs.map((r) => r.stdout).join('\n'));
     assert.ok(by.includes(confdirOf(c1)), `c1 compiled a catalog: ${by.join(', ')}`);
     assert.ok(by.includes(confdirOf(c2)), `c2 compiled a catalog: ${by.join(', ')}`);
+    // Those runs carried requests over parked connections: the agents noticed nothing.
+    assert.ok((await metric('ringmaster_listener_connections_parked_total')) > 0, 'agent connections were parked during the runs');
   });
 
   it("the pp_role from the agent's CSR reaches the compiler in X-Client-Cert and shows in $trusted", async () => {

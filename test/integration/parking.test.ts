@@ -263,9 +263,15 @@ test('once parked, a connection keeps neither its TLS socket nor its tap in memo
   assert.equal((await conns[0]!.response())?.status, 200);
 });
 
-/** A client transport that, once `slow` is set, puts what TLS writes on the wire three bytes at a time. */
+/**
+ * A client transport that, once `slow` is set, puts what TLS writes on the wire three bytes at a
+ * time; with `hold` set, it sends the first three bytes of the next write and keeps the rest until
+ * `release()`.
+ */
 class Dribble extends Duplex {
   slow = false;
+  hold = false;
+  #held: (() => void) | undefined;
   readonly raw: Socket;
   constructor(raw: Socket) {
     super();
@@ -276,7 +282,17 @@ class Dribble extends Duplex {
     raw.on('close', () => this.destroy());
   }
   override _read(): void {}
+  release(): void {
+    this.#held?.();
+    this.#held = undefined;
+  }
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.hold) {
+      this.hold = false;
+      this.raw.write(chunk.subarray(0, 3));
+      this.#held = () => this.raw.write(chunk.subarray(3), done);
+      return;
+    }
     if (!this.slow) {
       this.raw.write(chunk, done);
       return;
@@ -310,4 +326,23 @@ test('records that reach a parked connection a few bytes at a time, headers spli
     assert.equal((await c.response())?.status, 200, `request ${i} after parking`);
   }
   assert.deepEqual(a.seen.slice(seen).map((r) => r.url), ['/puppet/v3/node/dribble.test?round=0', '/puppet/v3/node/dribble.test?round=1']);
+});
+
+test('a connection idle with part of a record still to come is parked later, once the record is whole', async () => {
+  const raw = tcpConnect(port, '127.0.0.1');
+  await new Promise((resolve) => raw.once('connect', resolve));
+  const wire = new Dribble(raw);
+  const c = await connectAs('held.test', { socket: wire });
+  await c.write(get('/puppet/v3/node/held.test'));
+  assert.equal((await c.response())?.status, 200);
+  // Three bytes of the next request's record, then nothing: every sweep finds a record in flight.
+  wire.hold = true;
+  void c.write(get('/puppet/v3/node/held.test?second'));
+  await delay(parkMs * 5);
+  assert.equal(listener.stats().parked, 0, 'not parked with a record half read');
+  wire.release();
+  assert.equal((await c.response())?.status, 200);
+  await parked(1);
+  await c.write(get('/puppet/v3/node/held.test?third'));
+  assert.equal((await c.response())?.status, 200, 'and it serves the next request parked');
 });
