@@ -138,7 +138,11 @@ export class Listener {
       // which holds the tap, and keep the tap and its TLS socket alive after parking.
       raw.once('close', this.#closed);
       if (this.#open - 1 < above) {
+        // node:tls asks OpenSSL for a connection's key log only when the server has a 'keylog'
+        // listener as the connection arrives: a connection that will never be parked has none.
+        this.#server.off('keylog', this.#keylog);
         this.#server.emit('connection', raw);
+        this.#server.on('keylog', this.#keylog);
         return;
       }
       const tap = new TlsTap(raw, (random) => this.#hellos.set(random, this.#hellos.has(random) ? null : tap));
@@ -147,16 +151,18 @@ export class Listener {
       });
       this.#server.emit('connection', tap);
     });
-    this.#server.on('keylog', (line: Buffer, socket: TLSSocket) => {
-      const text = line.toString('latin1');
-      const [label, random, secret] = text.trim().split(' ');
-      const tap = random === undefined ? undefined : this.#hellos.get(random);
-      if (!tap || secret === undefined) return;
-      this.#taps.set(socket, tap);
-      if (label === 'CLIENT_TRAFFIC_SECRET_0') tap.clientSecret = Buffer.from(secret, 'hex');
-      else if (label === 'SERVER_TRAFFIC_SECRET_0') tap.serverSecret = Buffer.from(secret, 'hex');
-    });
+    this.#server.on('keylog', this.#keylog);
   }
+
+  #keylog = (line: Buffer, socket: TLSSocket): void => {
+    const text = line.toString('latin1');
+    const [label, random, secret] = text.trim().split(' ');
+    const tap = random === undefined ? undefined : this.#hellos.get(random);
+    if (!tap || secret === undefined) return;
+    this.#taps.set(socket, tap);
+    if (label === 'CLIENT_TRAFFIC_SECRET_0') tap.clientSecret = Buffer.from(secret, 'hex');
+    else if (label === 'SERVER_TRAFFIC_SECRET_0') tap.serverSecret = Buffer.from(secret, 'hex');
+  };
 
   async listen(): Promise<AddressInfo> {
     const address = await listenOn(this.#tcp ?? this.#server, this.#options.port, this.#options.address);
