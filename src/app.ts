@@ -21,7 +21,7 @@ import { caPoolOf } from './router/router.ts';
 import { openReports, type Reports } from './reports/service.ts';
 import { startDnsForApp, type DnsService } from './dns/service.ts';
 import { startObservability } from './observability/service.ts';
-import { compileCache, gcMode, saveCompileCache, mallocInUse, newSpaceCommittedMb, newSpaceMb, pretenuring } from './lib/allocator.ts';
+import { compileCache, gcMode, mallocInUse, newSpaceCommittedMb, newSpaceMb, pretenuring, saveCompileCache } from './lib/allocator.ts';
 
 // The composition root: it opens (or creates) the CA, issues ringmaster's own certificate, starts
 // the listeners, and keeps the listeners' CRL in step with the CA directory, whichever process
