@@ -11,7 +11,7 @@ import { makeTempDir } from '../helpers/puppet.ts';
 // bin/ringmaster runs `serve` on jemalloc when Debian's libjemalloc2 is installed (scripts/test.sh
 // installs it), and on the system allocator when RINGMASTER_MALLOC=system; with one CPU (or
 // RINGMASTER_GC=single) V8 collects garbage on the main thread; its young generation has a fixed
-// 8 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise; allocation-site pretenuring is
+// 16 MB semi-space unless RINGMASTER_NEW_SPACE_MB says otherwise; allocation-site pretenuring is
 // off unless RINGMASTER_PRETENURING=on; Node's compile cache keeps the stripped and compiled code
 // beside the install (NODE_COMPILE_CACHE elsewhere, NODE_DISABLE_COMPILE_CACHE=1 none).
 
@@ -60,8 +60,8 @@ test('the garbage collector works on the main thread with one CPU or RINGMASTER_
   }
 });
 
-test('the young generation has a fixed 8 MB semi-space by default, another size or V8\'s own sizing when told', async () => {
-  const [fixed, other, auto] = await Promise.all([startRingmaster(), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '16' } }), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '0' } })]);
+test('the young generation has a fixed 16 MB semi-space by default, another size or V8\'s own sizing when told', async () => {
+  const [fixed, other, auto] = await Promise.all([startRingmaster(), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '8' } }), startRingmaster({ env: { RINGMASTER_NEW_SPACE_MB: '0' } })]);
   try {
     const argv = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const listening = (logs: string) => {
@@ -69,8 +69,8 @@ test('the young generation has a fixed 8 MB semi-space by default, another size 
       assert.ok(line, 'a listening line was logged');
       return JSON.parse(line) as { newSpaceMb: number | string; newSpaceCommittedMb: number };
     };
-    assert.ok(argv(fixed.pid).includes('--min-semi-space-size=8') && argv(fixed.pid).includes('--max-semi-space-size=8'));
-    assert.ok(argv(other.pid).includes('--min-semi-space-size=16'));
+    assert.ok(argv(fixed.pid).includes('--min-semi-space-size=16') && argv(fixed.pid).includes('--max-semi-space-size=16'));
+    assert.ok(argv(other.pid).includes('--min-semi-space-size=8'));
     assert.ok(!argv(auto.pid).some((a) => a.includes('semi-space')));
     // What V8 made of it, as the process reports it: both semi-spaces at the fixed size once
     // start-up has filled them (V8 left to itself grows them to 16 MB each under start-up's
@@ -78,8 +78,8 @@ test('the young generation has a fixed 8 MB semi-space by default, another size 
     const f = listening(fixed.logs());
     const o = listening(other.logs());
     const a = listening(auto.logs());
-    assert.deepEqual([f.newSpaceMb, f.newSpaceCommittedMb], [8, 16]);
-    assert.deepEqual([o.newSpaceMb, o.newSpaceCommittedMb], [16, 32]);
+    assert.deepEqual([f.newSpaceMb, f.newSpaceCommittedMb], [16, 32]);
+    assert.deepEqual([o.newSpaceMb, o.newSpaceCommittedMb], [8, 16]);
     assert.equal(a.newSpaceMb, 'auto');
   } finally {
     await Promise.all([fixed.stop(), other.stop(), auto.stop()]);
