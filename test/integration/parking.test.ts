@@ -311,13 +311,19 @@ class Dribble extends Duplex {
   }
 }
 
-test('records that reach a parked connection a few bytes at a time, headers split, are put together', async () => {
+/** A connection over a Dribble transport that has served one request. */
+async function dribbling(certname: string): Promise<{ c: RawConnection; wire: Dribble }> {
   const raw = tcpConnect(port, '127.0.0.1');
   await new Promise((resolve) => raw.once('connect', resolve));
   const wire = new Dribble(raw);
-  const c = await connectAs('dribble.test', { socket: wire });
-  await c.write(get('/puppet/v3/node/dribble.test'));
+  const c = await connectAs(certname, { socket: wire });
+  await c.write(get(`/puppet/v3/node/${certname}`));
   assert.equal((await c.response())?.status, 200);
+  return { c, wire };
+}
+
+test('records that reach a parked connection a few bytes at a time, headers split, are put together', async () => {
+  const { c, wire } = await dribbling('dribble.test');
   await parked(1);
   wire.slow = true;
   const seen = a.seen.length;
@@ -329,12 +335,7 @@ test('records that reach a parked connection a few bytes at a time, headers spli
 });
 
 test('a connection idle with part of a record still to come is parked later, once the record is whole', async () => {
-  const raw = tcpConnect(port, '127.0.0.1');
-  await new Promise((resolve) => raw.once('connect', resolve));
-  const wire = new Dribble(raw);
-  const c = await connectAs('held.test', { socket: wire });
-  await c.write(get('/puppet/v3/node/held.test'));
-  assert.equal((await c.response())?.status, 200);
+  const { c, wire } = await dribbling('held.test');
   // Three bytes of the next request's record, then nothing: every sweep finds a record in flight.
   wire.hold = true;
   void c.write(get('/puppet/v3/node/held.test?second'));
