@@ -48,11 +48,10 @@ function start(m: RelayStart): Promise<number> {
       Object.assign(headers, id);
       busy = true;
       upstream.exchange({ method: method!, path: target!, headers, body: body ? Buffer.from(body) : undefined, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 }, {
-        head(status, h) {
-          let s = `HTTP/1.1 ${status} OK\r\n`;
-          for (const [k, v] of Object.entries(h)) if (v !== undefined && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') s += `${k}: ${String(v)}\r\n`;
+        head(h) {
+          // The member's field lines less the hop-by-hop ones, as ringmaster's upstream cut them.
           socket.cork();
-          socket.write(s + '\r\n', 'latin1');
+          socket.write(`HTTP/1.1 ${h.status} OK\r\n${h.forward}\r\n`, 'latin1');
           process.nextTick(() => socket.uncork());
         },
         data(chunk) { socket.write(chunk); },

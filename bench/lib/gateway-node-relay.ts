@@ -34,10 +34,10 @@ function start(m: RelayStart): Promise<number> {
     const control = upstream.exchange(
       { method: req.method ?? 'GET', path: req.url ?? '/', headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 },
       {
-        head(status, h) {
+        head(h) {
           const out: Record<string, string | string[]> = {};
-          for (const [name, value] of Object.entries(h)) if (value !== undefined && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') out[name] = value;
-          res.writeHead(status, out);
+          for (const [name, value] of Object.entries(h.headers())) if (value !== undefined && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') out[name] = value;
+          res.writeHead(h.status, out);
         },
         data(chunk) {
           if (!res.write(chunk)) control.pause();

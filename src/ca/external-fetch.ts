@@ -48,7 +48,7 @@ function once(member: MemberConnections, r: Parameters<CaFetch>[0]): Promise<{ s
     const headers: Record<string, string> = { accept: 'text/plain, application/json' };
     if (body) headers['content-type'] = r.contentType ?? 'text/plain';
     member.exchange({ method: r.method, path: r.path, headers, body, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs }, {
-      head: (s) => (status = s),
+      head: (h) => (status = h.status),
       data: (c) => {
         size += c.length;
         if (size <= maxBodyBytes) chunks.push(c);

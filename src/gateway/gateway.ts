@@ -221,7 +221,7 @@ export class Gateway {
       this.#connections(entry, member).exchange(
         { method: 'GET', path, headers: { accept: 'application/json' }, body: undefined, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs },
         {
-          head: (s) => (status = s),
+          head: (h) => (status = h.status),
           data: (chunk) => {
             if (size + chunk.length <= keep) chunks.push(chunk);
             size += chunk.length;

@@ -90,6 +90,25 @@ export class AgentResponse extends EventEmitter {
         head += `${name}: ${checked(name, String(value))}\r\n`;
       }
     }
+    this.#headers = headers;
+    return this.#framed(status, head, length, close, headers.date === undefined);
+  }
+
+  /**
+   * Writes a head whose field lines come ready-made (a member's, relayed): `fields` end each in
+   * CRLF and hold no Connection or Transfer-Encoding; `length` is the body's length as their
+   * Content-Length gives it, -1 when they give none (the body is then chunked, or closes an
+   * HTTP/1.0 connection). `date`: add a Date, the fields having none.
+   */
+  writeForwarded(status: number, fields: string, length: number, opts: { close: boolean; date: boolean }): this {
+    if (this.headersSent) throw new Error('response head already sent');
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${fields}`;
+    return this.#framed(status, head, length, opts.close || !this.#conn.keepAlive, opts.date);
+  }
+
+  /** Ends the head with the framing the connection needs, and keeps it to go out with the body. */
+  #framed(status: number, head: string, length: number, close: boolean, date: boolean): this {
+    const conn = this.#conn;
     this.#noBody = conn.method === 'HEAD' || noBodyStatus(status);
     if (!this.#noBody && length < 0) {
       if (conn.minor === 1) {
@@ -100,10 +119,10 @@ export class AgentResponse extends EventEmitter {
       }
     }
     if (close) head += 'connection: close\r\n';
-    head += `date: ${httpDate()}\r\n\r\n`;
+    if (date) head += `date: ${httpDate()}\r\n`;
+    head += '\r\n';
     this.#left = this.#noBody ? 0 : length;
     this.#pending = head;
-    this.#headers = headers;
     this.close = close;
     this.statusCode = status;
     this.headersSent = true;

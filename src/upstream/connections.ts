@@ -1,6 +1,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Http1Exchange, upstreamError, type Http1Request } from './http1.ts';
+import type { ResponseHead } from './response-head.ts';
 
 // One keep-alive connection pool per member, on plain sockets (src/upstream/http1.ts speaks the
 // HTTP/1.1 on them). Plain HTTP, or TLS re-encryption presenting ringmaster's own certificate and
@@ -18,7 +19,7 @@ export type UpstreamTls = {
 
 export type ConnectionSettings = { connectTimeoutMs: number; keepAliveMs: number; tls: UpstreamTls };
 
-/** A request for a member; the `host` header is the member's (set here). */
+/** A request for a member; the Host header is the member's (written by the exchange). */
 export type UpstreamRequest = Http1Request;
 
 /**
@@ -27,7 +28,7 @@ export type UpstreamRequest = Http1Request;
  */
 export type ResponseSink = {
   /** The response head; `control` pauses, resumes or aborts the rest. */
-  head(status: number, headers: Record<string, string | string[] | undefined>, control: ExchangeControl): void;
+  head(head: ResponseHead, control: ExchangeControl): void;
   data(chunk: Buffer): void;
   end(): void;
   /** Before `head`: the request failed and may be retried. After it: the response broke off. */
@@ -78,12 +79,11 @@ export class MemberConnections {
   }
 
   /** Sends a request and streams the answer into `sink`; returns a handle to abort it. */
-  exchange(r: UpstreamRequest, sink: ResponseSink): ExchangeControl {
-    const req: Http1Request = { ...r, headers: { ...r.headers, host: this.#hostHeader } };
+  exchange(req: UpstreamRequest, sink: ResponseSink): ExchangeControl {
     let current: Http1Exchange | undefined;
     let aborted: Error | undefined;
     let headed = false;
-    const replayable = r.body === undefined || Buffer.isBuffer(r.body);
+    const replayable = req.body === undefined || Buffer.isBuffer(req.body);
     const control: ExchangeControl = {
       pause: () => current?.pause(),
       resume: () => current?.resume(),
@@ -107,10 +107,10 @@ export class MemberConnections {
       this.#busy++;
       conn.used = true;
       this.#armSweep(Math.min(req.headersTimeoutMs, req.bodyTimeoutMs, this.#settings.keepAliveMs));
-      const ex = new Http1Exchange(conn.socket, req, {
-        head: (status, headers) => {
+      const ex = new Http1Exchange(conn.socket, req, this.#hostHeader, {
+        head: (head) => {
           headed = true;
-          sink.head(status, headers, control);
+          sink.head(head, control);
         },
         data: (chunk) => sink.data(chunk),
         end: () => sink.end(),

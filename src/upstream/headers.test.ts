@@ -2,7 +2,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ParsedCert } from '../ca/x509.ts';
 import type { Peer } from '../listener/peer.ts';
-import { downstreamResponseHeaders, encodeClientCert, upstreamRequestHeaders } from './headers.ts';
+import { encodeClientCert, upstreamRequestFields, type UpstreamHeaderInput } from './headers.ts';
+import { parseResponseHead } from './response-head.ts';
+
+/** The field lines a member gets, read back into an object (repeats as arrays). */
+function upstreamRequestHeaders(input: UpstreamHeaderInput): Record<string, string | string[]> {
+  const { text } = upstreamRequestFields(input);
+  assert.ok(text.endsWith('\r\n'));
+  const out: Record<string, string | string[]> = {};
+  for (const line of text.slice(0, -2).split('\r\n')) {
+    const i = line.indexOf(': ');
+    const [k, v] = [line.slice(0, i), line.slice(i + 2)];
+    const seen = out[k];
+    out[k] = seen === undefined ? v : Array.isArray(seen) ? [...seen, v] : [seen, v];
+  }
+  return out;
+}
+
+function forwarded(head: string): string {
+  const h = parseResponseHead(head);
+  assert.ok(!('error' in h), 'error' in h ? h.error : '');
+  return h.forward;
+}
 
 const pem = '-----BEGIN CERTIFICATE-----\nMIIB+zCC/A==\n-----END CERTIFICATE-----\n';
 const agent: Peer = { kind: 'verified', certname: 'agent1.test', cert: { pem } as ParsedCert };
@@ -43,6 +64,14 @@ test('hop-by-hop headers, and headers named in Connection, go no further in eith
   const up = upstreamRequestHeaders({ headers: { connection: 'keep-alive, x-secret', 'x-secret': '1', 'keep-alive': '5', te: 'trailers', 'transfer-encoding': 'chunked', expect: '100-continue', accept: '*/*' }, peer: { kind: 'none' }, remoteAddress: undefined, host: undefined });
   for (const h of ['connection', 'x-secret', 'keep-alive', 'te', 'transfer-encoding', 'expect']) assert.equal(up[h], undefined, h);
   assert.equal(up.accept, '*/*');
-  const down = downstreamResponseHeaders({ connection: 'close', 'transfer-encoding': 'chunked', 'retry-after': '30', 'content-type': 'application/json', 'x-puppet-version': '7.9.5' });
-  assert.deepEqual(down, { 'retry-after': '30', 'content-type': 'application/json', 'x-puppet-version': '7.9.5' });
+  const down = forwarded('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nRetry-After: 30\r\nContent-Type: application/json\r\nKeep-Alive: timeout=5\r\nX-Puppet-Version: 7.9.5');
+  assert.equal(down, 'Retry-After: 30\r\nContent-Type: application/json\r\nX-Puppet-Version: 7.9.5\r\n');
+  assert.equal(forwarded('HTTP/1.1 200 OK\r\nConnection: x-member-secret\r\nX-Member-Secret: 1\r\nContent-Length: 2'), 'Content-Length: 2\r\n', 'a field named in Connection stays with the member');
+});
+
+test('a repeated header reaches the member as it came, and the Content-Length is said', () => {
+  const { text, hasLength } = upstreamRequestFields({ headers: { 'x-test': ['a', 'b'], 'content-length': '3' }, peer: { kind: 'none' }, remoteAddress: undefined, host: undefined });
+  assert.ok(text.startsWith('x-test: a\r\nx-test: b\r\ncontent-length: 3\r\n'), text);
+  assert.equal(hasLength, true);
+  assert.equal(upstreamRequestFields({ headers: {}, peer: { kind: 'none' }, remoteAddress: undefined, host: undefined }).hasLength, false);
 });

@@ -1,18 +1,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Peer } from '../listener/peer.ts';
+import type { FieldLines } from './http1.ts';
 
 // Headers on the way to a member and back. The identity headers are the security boundary of
 // puppetserver's external TLS termination: whatever the client sent under those names is dropped,
 // and the gateway writes them from the verified TLS peer alone.
 
 const identity = new Set(['x-client-verify', 'x-client-dn', 'x-client-cert']);
-// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, never forwarded.
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'expect']);
+// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, never forwarded (a member's
+// response is read by response-head.ts, which drops the same ones).
+export const hopByHop: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'expect']);
 const forwarded = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 // What never passes from the agent to a member, in one set: one lookup per header.
 const notUpstream = new Set([...identity, ...hopByHop, ...forwarded]);
 
-const encodedCerts = new WeakMap<object, string>();
+const identityOf = new WeakMap<object, string>();
 
 /** The leaf PEM as one URI-encoded value, spaces as %20 and newlines as %0A, as puppetserver decodes it. */
 export function encodeClientCert(pem: string): string {
@@ -35,39 +37,35 @@ function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
 
 export type UpstreamHeaderInput = { headers: IncomingHttpHeaders; peer: Peer; remoteAddress: string | undefined; host: string | undefined };
 
-export function upstreamRequestHeaders(input: UpstreamHeaderInput): Record<string, string | string[]> {
-  const named = connectionTokens(input.headers);
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(input.headers)) {
+/**
+ * The field lines a member gets for an agent's request: the agent's own, less the hop-by-hop,
+ * identity and forwarding ones, then the identity of the verified peer and X-Forwarded-*. Written
+ * out here, once per request, rather than built as an object and serialised after.
+ */
+export function upstreamRequestFields(input: UpstreamHeaderInput): FieldLines {
+  const headers = input.headers;
+  const named = connectionTokens(headers);
+  let text = '';
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || notUpstream.has(name) || named.has(name)) continue;
-    out[name] = value;
+    if (typeof value === 'string') text += `${name}: ${value}\r\n`;
+    else for (const v of value) text += `${name}: ${v}\r\n`;
   }
-  const peer = input.peer;
-  if (peer.kind === 'verified') {
-    out['x-client-verify'] = 'SUCCESS';
-    out['x-client-dn'] = `CN=${peer.certname}`;
-    let cert = encodedCerts.get(peer.cert);
-    if (cert === undefined) {
-      cert = encodeClientCert(peer.cert.pem.trim() + '\n');
-      encodedCerts.set(peer.cert, cert);
-    }
-    out['x-client-cert'] = cert;
-  } else {
-    out['x-client-verify'] = 'NONE';
-  }
-  if (input.remoteAddress) out['x-forwarded-for'] = input.remoteAddress;
-  out['x-forwarded-proto'] = 'https';
-  if (input.host) out['x-forwarded-host'] = input.host;
-  return out;
+  text += identityLines(input.peer);
+  if (input.remoteAddress) text += `x-forwarded-for: ${input.remoteAddress}\r\n`;
+  text += 'x-forwarded-proto: https\r\n';
+  if (input.host) text += `x-forwarded-host: ${input.host}\r\n`;
+  return { text, hasLength: headers['content-length'] !== undefined };
 }
 
-/** Response headers for the agent: the member's, less what described the member's connection. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = connectionTokens(headers);
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || hopByHop.has(name) || named.has(name)) continue;
-    out[name] = value;
+/** The identity lines for a peer; a verified certificate's are made once and kept with it. */
+function identityLines(peer: Peer): string {
+  if (peer.kind !== 'verified') return 'x-client-verify: NONE\r\n';
+  let lines = identityOf.get(peer.cert);
+  if (lines === undefined) {
+    lines = `x-client-verify: SUCCESS\r\nx-client-dn: CN=${peer.certname}\r\nx-client-cert: ${encodeClientCert(peer.cert.pem.trim() + '\n')}\r\n`;
+    identityOf.set(peer.cert, lines);
   }
-  return out;
+  return lines;
 }

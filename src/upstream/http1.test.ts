@@ -67,9 +67,9 @@ function send(m: MemberConnections, r: Partial<UpstreamRequest> = {}): Promise<R
     m.exchange(
       { method: 'GET', path: '/x', headers: { accept: 'application/json' }, body: undefined, headersTimeoutMs: 2000, bodyTimeoutMs: 2000, ...r },
       {
-        head: (s, h) => {
-          status = s;
-          headers = h;
+        head: (h) => {
+          status = h.status;
+          headers = h.headers();
         },
         data: (c) => chunks.push(Buffer.from(c)),
         end: () => resolve({ status, headers, body: Buffer.concat(chunks).toString('latin1') }),
@@ -108,7 +108,7 @@ test('a response split anywhere is reassembled, and the kept-alive connection ca
   assert.deepEqual(a.headers['set-cookie'], ['a', 'b']);
   assert.equal(a.headers['content-type'], 'application/json');
   assert.equal(connections - before, 1, 'both requests on one connection');
-  assert.match(seen[0]!, /^GET \/x HTTP\/1\.1\r\naccept: application\/json\r\nhost: 127\.0\.0\.1:\d+\r\n\r\n$/);
+  assert.match(seen[0]!, /^GET \/x HTTP\/1\.1\r\nhost: 127\.0\.0\.1:\d+\r\naccept: application\/json\r\n\r\n$/);
   await m.destroy();
 });
 
@@ -259,7 +259,7 @@ test('a streamed body without a length goes out chunked; with a length, as is', 
   const p2 = send(m, { method: 'PUT', path: '/b', headers: { 'content-length': '6' }, body: s2 });
   s2.end('123456');
   ok(await p2);
-  assert.match(seen[1]!, /^PUT \/b HTTP\/1\.1\r\ncontent-length: 6\r\n.*\r\n\r\n123456$/s);
+  assert.match(seen[1]!, /^PUT \/b HTTP\/1\.1\r\nhost: [^\r]*\r\ncontent-length: 6\r\n\r\n123456$/);
   assert.doesNotMatch(seen[1]!, /transfer-encoding/);
   await m.destroy();
 });
@@ -307,7 +307,7 @@ test('an idle kept-alive connection is closed after keepAliveMs; a paused respon
   const paused = await new Promise<Result>((resolve) => {
     const chunks: Buffer[] = [];
     m.exchange({ method: 'GET', path: '/big', headers: {}, body: undefined, headersTimeoutMs: 2000, bodyTimeoutMs: 50 }, {
-      head: (_s, _h, control) => {
+      head: (_h, control) => {
         control.pause();
         setTimeout(() => control.resume(), 200);
       },

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { ChunkedDecoder } from '../listener/head.ts';
+import { parseResponseHead, type ResponseHead } from './response-head.ts';
 
 // One HTTP/1.1 request and its response on one member connection, written and parsed here rather
 // than through a general-purpose client: the gateway relays a handful of small requests per agent
@@ -11,19 +12,26 @@ import { ChunkedDecoder } from '../listener/head.ts';
 export type Http1Request = {
   method: string;
   path: string;
-  /** Lower-case names. */
-  headers: Record<string, string | string[]>;
+  /** Lower-case names (without Host, which is the member's), or the field lines already written. */
+  headers: Record<string, string | string[]> | FieldLines;
   body: Buffer | NodeJS.ReadableStream | undefined;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
 };
 
+/** Field lines, each ending in CRLF; `hasLength` when they hold the body's Content-Length. */
+export type FieldLines = { text: string; hasLength: boolean };
+
 export type Http1Sink = {
-  head(status: number, headers: Record<string, string | string[]>): void;
+  head(head: ResponseHead): void;
   data(chunk: Buffer): void;
   end(): void;
   error(err: Error): void;
 };
+
+function isFieldLines(h: Http1Request['headers']): h is FieldLines {
+  return typeof h.text === 'string' && typeof h.hasLength === 'boolean';
+}
 
 /** Errors of the exchange carry a code that src/upstream/failure.ts classifies. */
 export function upstreamError(code: string, message: string): Error {
@@ -31,12 +39,10 @@ export function upstreamError(code: string, message: string): Error {
 }
 
 const maxHeadBytes = 64 * 1024;
-const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/;
 
 /** The one value a repeated or comma-listed Content-Length agrees on, or '' when they differ. */
-function agreed(cl: string | string[]): string {
-  const values = new Set((Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(',').map((s) => s.trim())));
+function agreed(cl: readonly string[]): string {
+  const values = new Set(cl.flatMap((v) => v.split(',').map((s) => s.trim())));
   return values.size === 1 ? [...values][0]! : '';
 }
 
@@ -52,6 +58,7 @@ export class Http1Exchange {
   responded = false;
   #socket: Socket;
   #req: Http1Request;
+  #host: string;
   #sink: Http1Sink;
   #finish: (reusable: boolean) => void;
   #done = false;
@@ -70,9 +77,11 @@ export class Http1Exchange {
    */
   #deadline: number;
 
-  constructor(socket: Socket, req: Http1Request, sink: Http1Sink, finish: (reusable: boolean) => void) {
+  /** `host`: the Host header the member gets. */
+  constructor(socket: Socket, req: Http1Request, host: string, sink: Http1Sink, finish: (reusable: boolean) => void) {
     this.#socket = socket;
     this.#req = req;
+    this.#host = host;
     this.#sink = sink;
     this.#finish = finish;
     this.#deadline = performance.now() + req.headersTimeoutMs;
@@ -145,16 +154,23 @@ export class Http1Exchange {
 
   #write(): void {
     const { method, path, headers, body } = this.#req;
-    let head = `${method} ${path} HTTP/1.1\r\n`;
+    let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\n`;
     const streamed = body !== undefined && !Buffer.isBuffer(body);
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
-      else for (const v of value) head += `${name}: ${v}\r\n`;
+    let hasLength: boolean;
+    if (isFieldLines(headers)) {
+      head += headers.text;
+      hasLength = headers.hasLength;
+    } else {
+      for (const name in headers) {
+        const value = headers[name]!;
+        if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+        else for (const v of value) head += `${name}: ${v}\r\n`;
+      }
+      hasLength = headers['content-length'] !== undefined;
     }
-    const chunked = streamed && headers['content-length'] === undefined;
+    const chunked = streamed && !hasLength;
     if (chunked) head += 'transfer-encoding: chunked\r\n';
-    else if (Buffer.isBuffer(body) && headers['content-length'] === undefined) head += `content-length: ${body.length}\r\n`;
+    else if (Buffer.isBuffer(body) && !hasLength) head += `content-length: ${body.length}\r\n`;
     head += '\r\n';
     const socket = this.#socket;
     if (!streamed) {
@@ -204,35 +220,13 @@ export class Http1Exchange {
     for (;;) {
       const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
       if (end < 0) return undefined;
-      const head = buf.toString('latin1', 0, end);
-      let eol = head.indexOf('\r\n');
-      if (eol < 0) eol = head.length;
-      const m = statusLine.exec(eol === head.length ? head : head.slice(0, eol));
-      if (!m) {
-        this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed status line ${JSON.stringify(head.slice(0, Math.min(eol, 80)))}`));
+      const head = parseResponseHead(buf.toString('latin1', 0, end));
+      if ('error' in head) {
+        this.fail(upstreamError('UPSTREAM_PROTOCOL', head.error));
         return undefined;
       }
-      const status = Number(m[2]);
-      const headers: Record<string, string | string[]> = {};
-      // Field lines one by one, without splitting the head into an array first.
-      for (let at = eol + 2; at < head.length; ) {
-        let next = head.indexOf('\r\n', at);
-        if (next < 0) next = head.length;
-        const colon = head.indexOf(':', at);
-        const name = colon > at && colon < next ? head.slice(at, colon) : '';
-        if (!token.test(name)) {
-          this.fail(upstreamError('UPSTREAM_PROTOCOL', `malformed response header line ${JSON.stringify(head.slice(at, Math.min(next, at + 80)))}`));
-          return undefined;
-        }
-        const key = name.toLowerCase();
-        const value = head.slice(colon + 1, next).trim();
-        const seen = headers[key];
-        if (seen === undefined) headers[key] = value;
-        else if (typeof seen === 'string') headers[key] = [seen, value];
-        else seen.push(value);
-        at = next + 2;
-      }
       buf = buf.subarray(end + 4);
+      const status = head.status;
       if (status >= 100 && status < 200) {
         if (status === 101) {
           this.fail(upstreamError('UPSTREAM_PROTOCOL', 'the member switched protocols'));
@@ -240,19 +234,20 @@ export class Http1Exchange {
         }
         continue;
       }
-      const mode = this.#framing(status, m[1] === '1', headers);
+      const mode = this.#framing(head);
       if (mode === undefined) return undefined;
       this.#mode = mode;
       this.#headed = true;
       this.#deadline = performance.now() + this.#req.bodyTimeoutMs;
-      this.#sink.head(status, headers);
+      this.#sink.head(head);
       if (!this.#done && mode.kind === 'none') this.#complete(buf.length === 0);
       return buf;
     }
   }
 
-  #framing(status: number, http11: boolean, headers: Record<string, string | string[]>): BodyMode | undefined {
-    const connection = headers.connection;
+  /** How the body is framed; sets `head.length` to what the agent can be told. */
+  #framing(head: ResponseHead): BodyMode | undefined {
+    const { status, http11, connection } = head;
     // The usual value is read without a regular expression.
     if (connection === undefined || connection === 'keep-alive') this.#keepAlive = http11 || connection !== undefined;
     else {
@@ -260,22 +255,23 @@ export class Http1Exchange {
       this.#keepAlive = http11 ? !/(^|,)\s*close\s*(,|$)/.test(tokens) : /(^|,)\s*keep-alive\s*(,|$)/.test(tokens);
     }
     if (this.#req.method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
-    const te = headers['transfer-encoding'];
-    const cl = headers['content-length'];
+    const te = head.transferEncoding;
+    const cl = head.contentLength;
     if (te !== undefined) {
       // Both framings at once is how responses are smuggled: believe neither for reuse.
       if (cl !== undefined) this.#keepAlive = false;
-      const codings = (Array.isArray(te) ? te.join(',') : te).toLowerCase().split(',').map((s) => s.trim());
+      const codings = te.toLowerCase().split(',').map((s) => s.trim());
       return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : (this.#keepAlive = false, { kind: 'close' });
     }
     if (cl !== undefined) {
       // Repeated or comma-listed values must all agree (RFC 9110, 8.6); one value is the usual case.
-      const only = typeof cl === 'string' && !cl.includes(',') ? cl : agreed(cl);
+      const only = cl.length === 1 && !cl[0]!.includes(',') ? cl[0]! : agreed(cl);
       if (!/^\d{1,15}$/.test(only)) {
-        this.fail(upstreamError('UPSTREAM_PROTOCOL', `invalid content-length ${JSON.stringify(cl)}`));
+        this.fail(upstreamError('UPSTREAM_PROTOCOL', `invalid content-length ${JSON.stringify(cl.length === 1 ? cl[0] : cl)}`));
         return undefined;
       }
-      return Number(only) === 0 ? { kind: 'none' } : { kind: 'length', left: Number(only) };
+      head.length = Number(only);
+      return head.length === 0 ? { kind: 'none' } : { kind: 'length', left: head.length };
     }
     this.#keepAlive = false;
     return { kind: 'close' };

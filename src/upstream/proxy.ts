@@ -8,7 +8,7 @@ import type { Pool } from '../pool/pool.ts';
 import type { Member } from '../pool/member.ts';
 import type { Route } from '../router/route.ts';
 import { classify, retriable } from './failure.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { upstreamRequestFields } from './headers.ts';
 import type { MemberConnections, UpstreamRequest } from './connections.ts';
 import { transactionUuidOf } from './transaction.ts';
 
@@ -87,7 +87,7 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   }
   const txn = observe && compile ? transactionUuidOf(method === 'GET' ? ex.rawTarget : Buffer.isBuffer(body) ? body : '') : undefined;
 
-  const headers = upstreamRequestHeaders({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
+  const headers = upstreamRequestFields({ headers: req.headers, peer, remoteAddress: req.socket.remoteAddress, host: req.headers.host });
   const key = peer.kind === 'verified' ? peer.certname : undefined;
   const tried = new Set<string>();
   const maxAttempts = bodyKept ? 1 + target.settings.retryAttempts : 1;
@@ -178,18 +178,18 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
     };
     const onDrain = () => control.resume();
     const control = target.connections(member).exchange(request, {
-      head(status, headers) {
+      head(head) {
+        const status = head.status;
         started = true;
         headMs = target.now() - sentAt;
         // The catalog is compiled before its response head is sent: that wait is the compile time.
-        if (status === 200) compileMs = target.now() - sentAt;
+        if (status === 200) compileMs = headMs;
         if (status === 200 && catalogRun !== undefined) target.observe?.catalog(member.name, catalogRun ?? undefined);
         if (status >= 500) target.pool.recordFailure(member, { kind: 'status', status });
         else target.pool.recordSuccess(member);
-        const out = downstreamResponseHeaders(headers);
         // A member shedding load asks for the connection to close; so does a draining ringmaster.
-        if (ex.draining() || (status === 503 && /close/i.test(String(headers.connection ?? '')))) out.connection = 'close';
-        res.writeHead(status, out);
+        const close = ex.draining() || (status === 503 && head.connection !== undefined && /close/i.test(head.connection));
+        res.writeForwarded(status, head.forward, head.length, { close, date: !head.hasDate });
         res.on('drain', onDrain);
       },
       data(chunk) {

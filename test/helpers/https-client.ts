@@ -4,7 +4,8 @@ import { request, type Agent } from 'node:https';
 // connection per request unless an agent is passed (to test kept-alive connections).
 
 export type TlsIdentity = { cert: string; key: string };
-export type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
+/** `rawHeaders`: names and values as they came, repeats kept (node joins or drops some in `headers`). */
+export type Reply = { status: number; headers: Record<string, string | string[] | undefined>; rawHeaders: string[]; body: string };
 
 export async function call(
   port: number,
@@ -23,7 +24,7 @@ export async function call(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       },
     );

@@ -100,6 +100,11 @@ test('the member sees the verified identity and never the client\'s own X-Client
   assert.equal(h['x-forwarded-proto'], 'https');
   assert.equal(h['x-forwarded-for'], '127.0.0.1');
   assert.equal(seen[0]!.url, '/puppet/v3/node/agent1.test?environment=production', 'path and query forwarded as received');
+  // The member's response head is relayed less its hop-by-hop fields, with the member's one Date.
+  const names = r.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  assert.equal(names.filter((n) => n === 'date').length, 1, `one Date header: ${r.rawHeaders.join(' | ')}`);
+  assert.equal(r.headers['x-backend'], (JSON.parse(r.body) as { backend: string }).backend);
+  assert.ok(!names.includes('keep-alive'), 'the member\'s Keep-Alive is its own connection\'s');
 
   const anon = await get('/puppet/v3/node/x', undefined, { 'x-client-verify': 'SUCCESS', 'x-client-dn': 'CN=agent2.test', 'x-client-cert': 'forged' });
   assert.equal(anon.status, 200);
