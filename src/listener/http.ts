@@ -12,7 +12,7 @@ import type { AgentResponse } from './agent-response.ts';
 export type ServiceRequest = {
   method: string;
   path: string;
-  segments: string[];
+  readonly segments: string[];
   query: QueryParams;
   headers: IncomingHttpHeaders;
   peer: Peer;

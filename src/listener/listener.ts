@@ -250,7 +250,10 @@ export class Listener {
       const answer = await this.#options.dispatch({
         method: req.method,
         path: target.path,
-        segments: target.segments,
+        // Split only for the services that read it (CA, status), not for the proxy.
+        get segments() {
+          return target.segments;
+        },
         query: target.query,
         headers: req.headers,
         peer,

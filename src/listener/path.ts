@@ -3,8 +3,24 @@ import { RingmasterError } from '../lib/errors.ts';
 // Paths are checked, never rewritten: ringmaster decides on exactly the path the backend will
 // see, so any form that two parsers could read differently is refused outright.
 
-/** `rawQuery`: the query string as received, without its '?'. */
-export type CheckedPath = { path: string; segments: string[]; query: QueryParams; rawQuery: string };
+/** `rawQuery`: the query string as received, without its '?'. `segments` are split when first read. */
+export type CheckedPath = { readonly path: string; readonly segments: string[]; readonly query: QueryParams; readonly rawQuery: string };
+
+class Checked implements CheckedPath {
+  readonly path: string;
+  readonly query: QueryParams;
+  readonly rawQuery: string;
+  #segments: string[] | undefined;
+  constructor(path: string, rawQuery: string, segments: string[] | undefined) {
+    this.path = path;
+    this.rawQuery = rawQuery;
+    this.query = new LazyQuery(rawQuery);
+    this.#segments = segments;
+  }
+  get segments(): string[] {
+    return (this.#segments ??= this.path.split('/').slice(1));
+  }
+}
 
 /** The query string's parameters; read-only, and parsed only when first asked for. */
 export type QueryParams = Pick<URLSearchParams, 'get'>;
@@ -45,7 +61,8 @@ export function checkRequestTarget(target: string | undefined): CheckedPath {
     }
   }
   if (controlChar.test(decoded)) throw new RingmasterError('RM_PATH_INVALID', 'control character in the path is refused');
-  const segments = decoded.split('/').slice(1);
-  if (decoded.includes('/.') && segments.some((s) => s === '.' || s === '..')) throw new RingmasterError('RM_PATH_INVALID', 'dot segment in the path is refused');
-  return { path: decoded, segments, query: new LazyQuery(rawQuery), rawQuery };
+  // Most paths hold no '/.' at all, and are not split here.
+  const segments = decoded.includes('/.') ? decoded.split('/').slice(1) : undefined;
+  if (segments?.some((s) => s === '.' || s === '..')) throw new RingmasterError('RM_PATH_INVALID', 'dot segment in the path is refused');
+  return new Checked(decoded, rawQuery, segments);
 }

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { errorCodes } from '../lib/error-codes.ts';
 import type { PoolSnapshot } from '../pool/snapshot.ts';
 import type { StatusCounts } from '../reports/store.ts';
@@ -59,7 +59,6 @@ export class Metrics {
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name: `ringmaster_${name}`, help, labelNames, registers });
-    const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) => new Histogram<L>({ name: `ringmaster_${name}`, help, labelNames, buckets, registers });
     // prom-client's registry exports any object with its metrics' get() and reset(); its types
     // name only its own classes.
     const tally = <T extends TallyCounter | TallyHistogram>(t: T): T => {
@@ -76,7 +75,7 @@ export class Metrics {
       inFlight,
       upstream: tally(new TallyHistogram('ringmaster_upstream_response_seconds', 'Time from sending a request to a member until its response head arrived (for a catalog: the compile).', durationBuckets)),
       retries: counter('upstream_retries_total', 'Requests sent to another member after one failed before answering.', ['pool']),
-      queueWait: histogram('compile_queue_wait_seconds', 'Time catalog compiles waited for a compile slot (0 when one was free).', ['pool'], queueBuckets),
+      queueWait: tally(new TallyHistogram('ringmaster_compile_queue_wait_seconds', 'Time catalog compiles waited for a compile slot (0 when one was free).', queueBuckets)),
       queueDepth: gauge('compile_queue_depth', 'Catalog compiles waiting for a compile slot.', ['pool']),
       queueOldest: gauge('compile_queue_oldest_wait_seconds', 'How long the oldest waiting compile has waited.', ['pool']),
       eligible: gauge('pool_members_eligible', 'Members that may take a request now.', ['pool']),
@@ -141,7 +140,7 @@ export class Metrics {
     if (r.code !== undefined && r.code in errorCodes) m.errors.inc({ route, pool, code: r.code });
     if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe(`${pool}\u0001${member}\u0001${endpoint}`, () => ({ pool, member, endpoint }), r.upstreamMs / 1000);
     if (r.retries > 0) m.retries.inc({ pool }, r.retries);
-    if (r.queueMs !== undefined) m.queueWait.observe({ pool }, r.queueMs / 1000);
+    if (r.queueMs !== undefined) m.queueWait.observe(pool, () => ({ pool }), r.queueMs / 1000);
   }
 
   tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', rejectedReason?: string): void {

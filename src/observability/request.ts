@@ -57,7 +57,10 @@ export const puppetEndpoints = [
 ] as const;
 export type PuppetEndpoint = (typeof puppetEndpoints)[number];
 
-const puppetApi = new Set<string>(['catalog', 'node', 'facts', 'file_content', 'file_metadata', 'file_metadatas', 'file_bucket_file', 'static_file_content', 'report', 'environments', 'environment_classes', 'environment_modules']);
+const puppetApiNames = ['catalog', 'node', 'facts', 'file_content', 'file_metadata', 'file_metadatas', 'file_bucket_file', 'static_file_content', 'report', 'environments', 'environment_classes', 'environment_modules'] as const;
+const puppetApi = new Set<string>(puppetApiNames);
+/** Each name to its one string, so that metric keys built from it are the same string every time. */
+const puppetApiName = new Map<string, PuppetEndpoint>(puppetApiNames.map((n) => [n, n]));
 const caApi = new Set<string>(['certificate', 'certificate_request', 'certificate_revocation_list', 'certificate_renewal', 'expirations']);
 
 /** The Puppet endpoint of a checked path, a fixed set of values so that it can label metrics. */
@@ -65,8 +68,7 @@ export function puppetEndpoint(path: string): PuppetEndpoint {
   // Most requests: /puppet/v3/<name>/..., read without splitting the path.
   if (path.startsWith('/puppet/v3/')) {
     const end = path.indexOf('/', 11);
-    const name = end < 0 ? path.slice(11) : path.slice(11, end);
-    return puppetApi.has(name) ? (name as PuppetEndpoint) : 'puppet_other';
+    return puppetApiName.get(end < 0 ? path.slice(11) : path.slice(11, end)) ?? 'puppet_other';
   }
   const [, first, version, name] = path.split('/', 4);
   if (first === 'puppet' && (version === 'v3' || version === 'v4')) return name !== undefined && puppetApi.has(name) ? (name as PuppetEndpoint) : 'puppet_other';
