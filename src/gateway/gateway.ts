@@ -169,10 +169,9 @@ export class Gateway {
     const peer = req.peer;
     if (peer.kind !== 'verified') return undefined;
     const certname = peer.certname;
-    const environment = req.query.get('environment') ?? undefined;
     return {
       report: (body) => {
-        if (reportOf === certname) reports.capture({ certname, body, receivedAt: this.#deps.clock.now(), environment });
+        if (reportOf === certname) reports.capture({ certname, body, receivedAt: this.#deps.clock.now(), environment: req.query.get('environment') ?? undefined });
       },
       catalog: (member, transactionUuid) => reports.noteCatalog(certname, member, transactionUuid),
     };

@@ -202,7 +202,7 @@ export class AgentConnection implements ResponseConnection {
     // After the writer's own continuations (the gateway fills in the request's record when the
     // proxy's promise settles), as node:http's 'close' comes after the write has completed.
     setImmediate(() => {
-      res.emit('close');
+      res.closed();
       if (reuse && this.#phase === 'idle') {
         if (this.#paused) this.bodyWanted();
         if (this.#buf !== undefined) {
@@ -341,7 +341,7 @@ export class AgentConnection implements ResponseConnection {
     if (res && !res.headersSent) {
       res.aborted(err.status);
       this.#refuse(err);
-      setImmediate(() => res.emit('close'));
+      setImmediate(() => res.closed());
     } else {
       this.socket.destroy();
     }
@@ -382,7 +382,7 @@ export class AgentConnection implements ResponseConnection {
     this.#body = undefined;
     if (res && !res.writableFinished) {
       res.aborted();
-      process.nextTick(() => res.emit('close'));
+      process.nextTick(() => res.closed());
     }
   }
 }

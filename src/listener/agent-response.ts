@@ -58,10 +58,25 @@ export class AgentResponse extends EventEmitter {
   #left = -1;
   /** The connection closes after this answer. */
   close = false;
+  /** Called once, just before 'close': the request's record (a field, not a listener, as every request has one). */
+  #closing: (() => void) | undefined;
 
   constructor(conn: ResponseConnection) {
     super();
     this.#conn = conn;
+  }
+
+  /** `fn` runs once when the answer closes, before the 'close' listeners. */
+  whenClosed(fn: () => void): void {
+    this.#closing = fn;
+  }
+
+  /** For the connection: the answer is finished or cut off. */
+  closed(): void {
+    const fn = this.#closing;
+    this.#closing = undefined;
+    fn?.();
+    this.emit('close');
   }
 
   getHeader(name: string): unknown {

@@ -100,9 +100,9 @@ export class Listener {
       },
     };
     const onRequest = (req: AgentRequest, res: AgentResponse): void => {
-      // One 'close' listener per request: the observer's record.
+      // The observer's record is made when the answer closes.
       const observed = options.observer?.begin(this.name, req, res, () => this.#certname(req.socket));
-      if (observed) res.once('close', observed.end);
+      if (observed) res.whenClosed(observed.end);
       void this.#handle(req, res, observed?.trace);
     };
     this.#server.on('secureConnection', (socket: TLSSocket) => {

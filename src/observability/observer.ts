@@ -8,8 +8,8 @@ import { environmentOf, puppetEndpoint, type RequestRecord, type RequestTrace } 
 // to the metrics and the access log, when the response is finished or cut off ('close' comes
 // after 'finish', and alone when the connection broke), however the request was answered: by a
 // built-in service, by the proxy streaming a member's answer, or with an error. Nothing is
-// wrapped or listened to here: this is on every request's path, so the listener calls `end()`
-// from the one 'close' listener it keeps per request, and the writers count the body bytes.
+// wrapped or listened to here: this is on every request's path, so the listener has the answer
+// call `end()` as it closes (AgentResponse#whenClosed), and the writers count the body bytes.
 
 /** What is read of a request and its response (the listener's AgentRequest and AgentResponse). */
 export type ObservedIn = { readonly url?: string | undefined; readonly method?: string | undefined; readonly socket: { readonly remoteAddress?: string | undefined } };
@@ -50,7 +50,7 @@ export class RequestObserver {
   /**
    * Starts the record of a request; the gateway fills in the returned trace, and whoever writes a
    * response body adds its length to `trace.bytes`. `end()` is called once, when the response
-   * closes (finished or cut off): the listener owns the one 'close' listener a request gets.
+   * closes (finished or cut off), just before its 'close' event.
    */
   begin(listener: string, req: ObservedIn, res: ObservedOut, certname: CertnameOf): ObservedRequest {
     const time = this.#clock.now();

@@ -119,6 +119,16 @@ export class Pool {
    * `capacity.retryAfter`. undefined when no member is eligible at all (the caller answers 503
    * RM_POOL_UNAVAILABLE); a full member counts as eligible here, since it will free up.
    */
+  /**
+   * A compile slot taken now, when an eligible member has one free and nobody is waiting: what
+   * `acquireCompile` would grant at once, without a promise. undefined otherwise (then wait).
+   */
+  compileNow(ctx: CompileContext): CompileGrant | undefined {
+    if (this.#queue.length !== 0) return undefined;
+    const member = this.#compilePicker(this.#deps.clock.now())(ctx);
+    return member ? this.#grant(member, 0) : undefined;
+  }
+
   acquireCompile(ctx: CompileContext): Promise<CompileGrant | undefined> {
     const now = this.#deps.clock.now();
     if (!this.#members.some((m) => ctx.exclude?.has(m.name) !== true && eligibleIgnoringFull(m, now))) return Promise.resolve(undefined);

@@ -43,6 +43,32 @@ function request(pool: Pool, n: number, granted: { id: number; grant: CompileGra
 const running = (pool: Pool) => Object.fromEntries(pool.members().map((m) => [m.name, m.compiles]));
 
 describe('compile scheduler', () => {
+  test('compileNow takes a free slot at once, and none while compiles wait or every slot is busy', async () => {
+    const { pool } = setup(slotted({ slots: 1 }));
+    const first = pool.compileNow({ key: 'node0' });
+    const second = pool.compileNow({ key: 'node1', exclude: new Set([first!.member.name]) });
+    assert.ok(first && second, 'each member has a free slot');
+    assert.notEqual(first.member.name, second.member.name);
+    assert.deepEqual(running(pool), { a: 1, b: 1 });
+    assert.equal(pool.compileNow({ key: 'node2' }), undefined, 'every slot is busy');
+    const granted: { id: number; grant: CompileGrant }[] = [];
+    request(pool, 2, granted, [], 3);
+    await settled();
+    assert.equal(pool.queued, 2);
+    first.lease.release({ compileMs: 1000 });
+    await settled();
+    assert.deepEqual(granted.map((g) => g.id), [3], 'the freed slot went to the first in line');
+    second.lease.release({ compileMs: 1000 });
+    assert.equal(pool.compileNow({ key: 'node9' }), undefined, 'a compile still waits: a newcomer does not jump the line');
+    await settled();
+    assert.deepEqual(granted.map((g) => g.id), [3, 4]);
+    assert.equal(pool.queued, 0);
+    const later = pool.compileNow({ key: 'node10' });
+    assert.equal(later, undefined, 'both slots are held by the granted compiles');
+    granted[0]!.grant.lease.release({ compileMs: 1000 });
+    assert.ok(pool.compileNow({ key: 'node11' }), 'with the line empty, a freed slot is taken at once');
+  });
+
   test('capacity.reserve keeps JRubies free of compiles for other requests, but never the last compile slot', async () => {
     const { pool } = setup(slotted({ slots: 4, capacity: { reserve: 1 } }));
     const granted: { id: number; grant: CompileGrant }[] = [];

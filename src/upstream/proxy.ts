@@ -96,7 +96,8 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
 
   while (tried.size < maxAttempts) {
     if (res.destroyed) return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
-    const held = compile ? await compileSlot(ex, target, key, tried) : plainHold(target, key, tried);
+    // A free compile slot is taken at once; only a compile that must wait listens for the agent leaving.
+    const held = compile ? compileNow(target, key, tried) ?? (await compileSlot(ex, target, key, tried)) : plainHold(target, key, tried);
     if (held === 'gone') return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
     if (!held) break;
     const { member, hold } = held;
@@ -131,6 +132,11 @@ type Attempt = { kind: 'answered'; status: number; code?: string; headMs?: numbe
 function plainHold(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold } | undefined {
   const member = target.pool.select({ key, exclude: tried });
   return member ? { member, hold: target.pool.acquire(member) } : undefined;
+}
+
+function compileNow(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold; waitedMs: number } | undefined {
+  const grant = target.pool.compileNow({ key, exclude: tried });
+  return grant ? { member: grant.member, hold: grant.lease, waitedMs: 0 } : undefined;
 }
 
 /** Waits for a compile slot; 'gone' when the agent left while waiting. Overload errors propagate. */
