@@ -54,12 +54,12 @@ describe('compile scheduler', () => {
     const granted: { id: number; grant: CompileGrant }[] = [];
     pool.acquireCompile({ key: 'node3', exclude: new Set(['a']) }).then((grant) => granted.push({ id: 3, grant: grant! }), () => undefined);
     await settled();
-    first!.lease.release({ compileMs: 1000 });
+    first.lease.release({ compileMs: 1000 });
     await settled();
     assert.equal(pool.queued, 1, "a's slot is free, and the compile in line waits for b");
     assert.deepEqual(running(pool), { a: 0, b: 1 });
     assert.equal(pool.compileNow({ key: 'node4' }), undefined, 'a newcomer does not jump the line');
-    second!.lease.release({ compileMs: 1000 });
+    second.lease.release({ compileMs: 1000 });
     await settled();
     assert.deepEqual(granted.map((g) => [g.id, g.grant.member.name]), [[3, 'b']]);
     assert.equal(pool.compileNow({ key: 'node5' })?.member.name, 'a', 'with the line empty, the free slot is taken at once');
