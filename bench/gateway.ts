@@ -18,7 +18,7 @@ import type { LoadJob } from './lib/gateway-load.ts';
 import type { RelayReply, RelayStart } from './lib/gateway-node-relay.ts';
 import type { FloorStart } from './lib/gateway-floor.ts';
 import { probe, runLoad, type Measured } from './lib/gateway-measure.ts';
-import { forkScript, nextMessage, waitForQuiet } from './lib/gateway-procs.ts';
+import { forkScript, nextMessage, pinTree, waitForQuiet } from './lib/gateway-procs.ts';
 import { renderGatewayReport, type DoorResult } from './lib/gateway-report.ts';
 import { makeTempDir } from '../test/helpers/puppet.ts';
 import { repoRoot, type Ringmaster } from '../test/helpers/ringmaster.ts';
@@ -78,6 +78,9 @@ const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
+// Pinned, this process (it reads the machine's CPU counters and the stall meters between rounds)
+// keeps off the front door's CPU too; what it starts inherits CPU 1 until it is pinned itself.
+if (args.pin) pinTree(process.pid, 1);
 const date = new Date().toISOString();
 const unavailable = args['skip-install'] ? [] : ensurePackages(log);
 const tmp = await makeTempDir('bench-gateway');

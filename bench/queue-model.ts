@@ -5,14 +5,20 @@
 // shared queue that sends each compile where it will finish first (it knows every compiler's
 // backlog and speed, which no real scheduler does, so it is a bound).
 //
-//   node bench/queue-model.ts [--compiles 200000] [--seed 7]
+//   node bench/queue-model.ts [--compiles 200000] [--seed 7] [--p99 3000] [--slots 2]
+//
+// --p99 sets the compile time's own p99 (mean 1000 ms) and --slots the JRubies per compiler (the
+// arrival rate follows, to keep (a) at 80%), to see how the gap between the policies depends on
+// them.
 import { parseArgs } from 'node:util';
 import { seededRandom, type Random } from '../src/lib/random.ts';
 import { logNormalDraw, logNormalFromMeanP99 } from '../src/sim/distributions.ts';
 
-const { values: args } = parseArgs({ options: { compiles: { type: 'string', default: '200000' }, seed: { type: 'string', default: '7' } } });
+const { values: args } = parseArgs({ options: { compiles: { type: 'string', default: '200000' }, seed: { type: 'string', default: '7' }, p99: { type: 'string', default: '3000' }, slots: { type: 'string', default: '2' } } });
 const compiles = Number(args.compiles);
-const compile = logNormalFromMeanP99(1000, 3000);
+const slots = Number(args.slots);
+const perSecond = 0.8 * 4 * slots;
+const compile = logNormalFromMeanP99(1000, Number(args.p99));
 
 type Policy = 'finish-first' | 'shortest-queue' | 'round-robin' | 'random';
 
@@ -50,14 +56,14 @@ function p50p99(policy: Policy, speeds: number[], slots: number, perSecond: numb
 }
 
 const scenarios = [
-  { id: 'a', title: '4 equal compilers × 2 JRubies, 6.4 compiles/s (80%)', speeds: [1, 1, 1, 1] },
+  { id: 'a', title: `4 equal compilers × ${slots} JRubies, ${perSecond} compiles/s (80%)`, speeds: [1, 1, 1, 1] },
   { id: 'b', title: 'one compiler twice as slow, same arrivals (91%)', speeds: [2, 1, 1, 1] },
 ];
 for (const s of scenarios) {
   process.stdout.write(`(${s.id}) ${s.title}\n`);
   const p99s = new Map<Policy, number>();
   for (const policy of ['finish-first', 'shortest-queue', 'round-robin', 'random'] as const) {
-    const [p50, p99] = p50p99(policy, s.speeds, 2, 6.4, seededRandom(Number(args.seed)));
+    const [p50, p99] = p50p99(policy, s.speeds, slots, perSecond, seededRandom(Number(args.seed)));
     p99s.set(policy, p99);
     process.stdout.write(`  ${policy.padEnd(15)} catalog p50 ${Math.round(p50)} ms, p99 ${Math.round(p99)} ms\n`);
   }
