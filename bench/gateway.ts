@@ -78,6 +78,8 @@ const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
+// The machine's CPUs, counted before this process is pinned to one of them.
+const cores = availableParallelism();
 // Pinned, this process (it reads the machine's CPU counters and the stall meters between rounds)
 // keeps off the front door's CPU too; what it starts inherits CPU 1 until it is pinned itself.
 if (args.pin) pinTree(process.pid, 1);
@@ -97,7 +99,7 @@ let rm: Ringmaster | undefined;
 const stops: (() => Promise<void>)[] = [];
 let meters: StallMeters | undefined;
 if (args['stall-meter'] && args.phases.split(',').includes('paced')) {
-  const started = await StallMeters.start(Array.from({ length: availableParallelism() }, (_, i) => i));
+  const started = await StallMeters.start(Array.from({ length: cores }, (_, i) => i));
   if (started instanceof StallMeters) {
     meters = started;
     stops.push(() => started.close());
@@ -261,7 +263,7 @@ try {
 }
 
 const cpuList = cpus();
-const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores: availableParallelism(), memoryBytes: totalmem(), kernel: release(), node: process.version };
+const machine = { cpuModel: cpuList[0]?.model ?? 'unknown', cores, memoryBytes: totalmem(), kernel: release(), node: process.version };
 const params = {
   durationMs, warmupMs, pacedWarmupMs, client, backend: args.backend, concurrency, pacedConcurrency, connectionConcurrency, pacedRate: pacedRate ?? null, quick, quietWaitMs, attempts, rounds,
   mix: 'per 10 requests: 1 POST /puppet/v3/catalog (15 KB facts in, 50 KB out), 1 GET /puppet/v3/node (1 KB), 8 GET /puppet/v3/file_metadata (1 KB)',
