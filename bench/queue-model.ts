@@ -17,8 +17,11 @@ import { logNormalDraw, logNormalFromMeanP99 } from '../src/sim/distributions.ts
 const { values: args } = parseArgs({ options: { compiles: { type: 'string', default: '200000' }, seed: { type: 'string', default: '7' }, p99: { type: 'string', default: '3000' }, slots: { type: 'string', default: '2' } } });
 const compiles = Number(args.compiles);
 const slots = Number(args.slots);
+const tailMs = Number(args.p99);
+if (!Number.isInteger(slots) || slots < 1) throw new Error(`--slots must be a whole number of JRubies (1 or more), not ${args.slots}`);
+if (!(tailMs > 1000)) throw new Error(`--p99 must be a compile time in ms above the mean (1000), not ${args.p99}`);
 const perSecond = 0.8 * 4 * slots;
-const compile = logNormalFromMeanP99(1000, Number(args.p99));
+const compile = logNormalFromMeanP99(1000, tailMs);
 
 type Policy = 'finish-first' | 'shortest-queue' | 'round-robin' | 'random';
 
