@@ -112,14 +112,6 @@ export class Pool {
   }
 
   /**
-   * A compile slot: at once when an eligible member has one free (by ringmaster's count, within
-   * its slow-start share) and nobody is waiting; otherwise in the queue, first come first
-   * served, until a slot frees up or `capacity.queueTimeout` passes (503 RM_QUEUE_TIMEOUT). A
-   * full queue answers 503 RM_QUEUE_FULL at once. Both carry a Retry-After spread over
-   * `capacity.retryAfter`. undefined when no member is eligible at all (the caller answers 503
-   * RM_POOL_UNAVAILABLE); a full member counts as eligible here, since it will free up.
-   */
-  /**
    * A compile slot taken now, when an eligible member has one free and nobody is waiting: what
    * `acquireCompile` would grant at once, without a promise. undefined otherwise (then wait).
    */
@@ -129,6 +121,14 @@ export class Pool {
     return member ? this.#grant(member, 0) : undefined;
   }
 
+  /**
+   * A compile slot: at once when an eligible member has one free (by ringmaster's count, within
+   * its slow-start share) and nobody is waiting; otherwise in the queue, first come first
+   * served, until a slot frees up or `capacity.queueTimeout` passes (503 RM_QUEUE_TIMEOUT). A
+   * full queue answers 503 RM_QUEUE_FULL at once. Both carry a Retry-After spread over
+   * `capacity.retryAfter`. undefined when no member is eligible at all (the caller answers 503
+   * RM_POOL_UNAVAILABLE); a full member counts as eligible here, since it will free up.
+   */
   acquireCompile(ctx: CompileContext): Promise<CompileGrant | undefined> {
     const now = this.#deps.clock.now();
     if (!this.#members.some((m) => ctx.exclude?.has(m.name) !== true && eligibleIgnoringFull(m, now))) return Promise.resolve(undefined);

@@ -101,7 +101,7 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     if (held === 'gone') return { status: 499, member: undefined, attempts: tried.size, code: 'client-gone' };
     if (!held) break;
     const { member, hold } = held;
-    if ('waitedMs' in held && typeof held.waitedMs === 'number') queueMs = (queueMs ?? 0) + held.waitedMs;
+    if (held.waitedMs !== undefined) queueMs = (queueMs ?? 0) + held.waitedMs;
     tried.add(member.name);
     const outcome = await exchange(ex, target, member, hold, compile ? txn ?? null : undefined, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
     if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}), ...(queueMs !== undefined ? { queueMs } : {}), ...(outcome.headMs !== undefined ? { upstreamMs: outcome.headMs } : {}) };
@@ -129,18 +129,21 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
 
 type Attempt = { kind: 'answered'; status: number; code?: string; headMs?: number } | { kind: 'failed'; err: Error };
 
-function plainHold(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold } | undefined {
+/** A member chosen for one try and what it holds there; `waitedMs` for a compile slot. */
+type Held = { member: Member; hold: Hold; waitedMs?: number };
+
+function plainHold(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Held | undefined {
   const member = target.pool.select({ key, exclude: tried });
   return member ? { member, hold: target.pool.acquire(member) } : undefined;
 }
 
-function compileNow(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): { member: Member; hold: Hold; waitedMs: number } | undefined {
+function compileNow(target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Held | undefined {
   const grant = target.pool.compileNow({ key, exclude: tried });
   return grant ? { member: grant.member, hold: grant.lease, waitedMs: 0 } : undefined;
 }
 
 /** Waits for a compile slot; 'gone' when the agent left while waiting. Overload errors propagate. */
-async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Promise<{ member: Member; hold: Hold; waitedMs: number } | undefined | 'gone'> {
+async function compileSlot(ex: Exchange, target: ProxyTarget, key: string | undefined, tried: ReadonlySet<string>): Promise<Held | undefined | 'gone'> {
   const gone = new AbortController();
   const onClose = () => gone.abort();
   ex.res.once('close', onClose);
