@@ -32,7 +32,16 @@ const reportPath = /^\/puppet\/v3\/report\/([^/]+)$/;
 /** Largest report ringmaster answers itself (`reports.forward: none`). */
 const maxLocalReportBytes = 256 * 1024 * 1024;
 
-type PoolEntry = { pool: Pool; settings: PoolSettings; config: PoolConfig; connections: Map<string, MemberConnections> };
+type PoolEntry = {
+  pool: Pool;
+  settings: PoolSettings;
+  config: PoolConfig;
+  connections: Map<string, MemberConnections>;
+  /** What the proxy is given for a request nobody observes: made once per pool and settings. */
+  target: ProxyTarget;
+};
+/** A pool's entry before its Pool exists (its health probes are bound to this part). */
+type PoolBase = Omit<PoolEntry, 'pool' | 'target'>;
 
 export class Gateway {
   #router: Router;
@@ -91,6 +100,7 @@ export class Gateway {
       if (connectionSettingsChanged) for (const memberName of [...entry.connections.keys()]) this.#retire(entry, memberName);
       entry.config = p;
       entry.settings = poolSettings(p);
+      entry.target = this.#target(entry);
       summary.changed.push(name);
     }
     for (const [name, entry] of [...this.#pools]) {
@@ -142,7 +152,8 @@ export class Gateway {
     if (!entry) {
       throw new RingmasterError('RM_POOL_UNAVAILABLE', `no pool named ${poolName} is configured (route ${route.name})`, { details: { retryAfter: 15 } });
     }
-    const target: ProxyTarget = { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now(), observe: reports && (reportOf !== undefined || req.path.includes('/catalog')) ? this.#observer(req, reportOf, reports) : undefined };
+    const observe = reports && (reportOf !== undefined || req.path.includes('/catalog')) ? this.#observer(req, reportOf, reports) : undefined;
+    const target = observe ? { ...entry.target, observe } : entry.target;
     // Where it went and how long it took go to the metrics and the access log.
     let outcome: ProxyOutcome;
     try {
@@ -188,21 +199,27 @@ export class Gateway {
   }
 
   #createPool(name: string, config: PoolConfig): PoolEntry {
-    const base: Omit<PoolEntry, 'pool'> = { settings: poolSettings(config), config, connections: new Map() };
+    const base: PoolBase = { settings: poolSettings(config), config, connections: new Map() };
     const pool = new Pool(poolSpec(name, config), {
       clock: this.#deps.clock,
       random: this.#deps.random,
       log: this.#log,
       probe: (member, timeoutMs, path) => this.#probe(base, member, timeoutMs, path),
     });
-    return Object.assign(base, { pool });
+    const entry = Object.assign(base, { pool }) as PoolEntry;
+    entry.target = this.#target(entry);
+    return entry;
+  }
+
+  #target(entry: PoolEntry): ProxyTarget {
+    return { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now(), observe: undefined };
   }
 
   /**
    * GET `path` on the member through its own connections; 2xx is healthy. With
    * `capacity.discover`, a healthy member is also asked for its JRuby count.
    */
-  async #probe(entry: Omit<PoolEntry, 'pool'>, member: Member, timeoutMs: number, path: string): Promise<ProbeResult> {
+  async #probe(entry: PoolBase, member: Member, timeoutMs: number, path: string): Promise<ProbeResult> {
     const health = await this.#get(entry, member, path, timeoutMs, 0);
     if ('error' in health) return { ok: false, reason: health.error };
     if (health.status < 200 || health.status >= 300) return { ok: false, reason: `status ${health.status}` };
@@ -212,7 +229,7 @@ export class Gateway {
   }
 
   /** One GET on the member's connections, keeping up to `keep` bytes of the body. */
-  #get(entry: Omit<PoolEntry, 'pool'>, member: Member, path: string, timeoutMs: number, keep: number): Promise<{ status: number; body: string } | { error: string }> {
+  #get(entry: PoolBase, member: Member, path: string, timeoutMs: number, keep: number): Promise<{ status: number; body: string } | { error: string }> {
     return new Promise((resolve) => {
       let status = 0;
       const chunks: Buffer[] = [];
@@ -232,7 +249,7 @@ export class Gateway {
     });
   }
 
-  #connections(entry: Omit<PoolEntry, 'pool'>, member: Member): MemberConnections {
+  #connections(entry: PoolBase, member: Member): MemberConnections {
     const existing = entry.connections.get(member.name);
     if (existing && existing.url === member.url) return existing;
     if (existing) this.#retire(entry, member.name);
@@ -246,7 +263,7 @@ export class Gateway {
   }
 
   /** Closes a member's connections once the requests on them are done. */
-  #retire(entry: Omit<PoolEntry, 'pool'>, memberName: string): void {
+  #retire(entry: PoolBase, memberName: string): void {
     const c = entry.connections.get(memberName);
     if (!c) return;
     entry.connections.delete(memberName);

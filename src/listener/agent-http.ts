@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ParkedSocket } from './parked.ts';
 import type { TlsTap } from './tls-tap.ts';
 import { RingmasterError } from '../lib/errors.ts';
-import { ChunkedDecoder, parseHead, type RequestHead } from './head.ts';
+import { ChunkedDecoder, parseHead, type FieldMemo, type RequestHead } from './head.ts';
 import { AgentResponse, httpDate, type ResponseConnection } from './agent-response.ts';
 
 // HTTP/1.1 on one agent's TLS connection: requests are read with the strict parser of head.ts,
@@ -89,6 +89,8 @@ export class AgentConnection implements ResponseConnection {
   #chunked: ChunkedDecoder | undefined;
   #paused = false;
   #cut = false;
+  /** The previous request's field lines, for the next request's head (head.ts). */
+  #memo: FieldMemo = [];
   /** performance.now() past which the connection is expired by the sweep (idle, or a head too slow). */
   #deadline: number;
   /** performance.now() of the last answer's end, or of the connection, for the drain. */
@@ -126,6 +128,8 @@ export class AgentConnection implements ResponseConnection {
     old.off('error', this.#onError);
     old.off('close', this.#onClose);
     this.tap = undefined;
+    // A parked connection keeps as little as it can; its next request builds the memo again.
+    this.#memo = [];
     this.socket = next;
     this.#bind(next);
   }
@@ -261,7 +265,7 @@ export class AgentConnection implements ResponseConnection {
     }
     let head: RequestHead;
     try {
-      head = parseHead(buf.toString('latin1', start, end));
+      head = parseHead(buf.toString('latin1', start, end), this.#memo);
     } catch (err) {
       this.#refuse(err as RingmasterError);
       return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChunkedDecoder, hasToken, parseHead } from './head.ts';
+import { ChunkedDecoder, hasToken, parseHead, type FieldMemo } from './head.ts';
 import { isRingmasterError } from '../lib/errors.ts';
 
 const head = (lines: string[]) => lines.join('\r\n');
@@ -124,4 +124,22 @@ test('names are checked and lower-cased the same once many distinct names have b
   for (const bad of ['X Bad', 'X-Bad(', 'Host ', '\u00e9t\u00e9']) {
     assert.throws(() => parseHead(head(['GET / HTTP/1.1', 'Host: x', `${bad}: v`])), refused('RM_HTTP_MALFORMED'), bad);
   }
+});
+
+test("a connection's memo of field lines gives the same heads, and a line not seen in its place is checked anew", () => {
+  const memo: FieldMemo = [];
+  const lines = ['Host: ringmaster', 'Accept:  application/json ', 'X-Puppet-Version: 8.10.0', 'Content-Length: 5'];
+  const first = parseHead(head(['PUT /puppet/v3/report/a HTTP/1.1', ...lines]), memo);
+  assert.equal(memo.length, 4);
+  const second = parseHead(head(['PUT /puppet/v3/report/b HTTP/1.1', ...lines]), memo);
+  assert.deepEqual({ ...second.headers }, { ...first.headers });
+  assert.deepEqual(second.framing, { kind: 'length', length: 5 });
+  // Lines in another order, a changed value, a line that fails its check in a remembered place.
+  const moved = parseHead(head(['GET / HTTP/1.1', 'X-Puppet-Version: 8.10.0', 'Host: other', 'Accept: text/plain']), memo);
+  assert.deepEqual({ ...moved.headers }, { 'x-puppet-version': '8.10.0', host: 'other', accept: 'text/plain' });
+  assert.throws(() => parseHead(head(['GET / HTTP/1.1', 'Host: other', 'Accept : text/plain']), memo), refused('RM_HTTP_MALFORMED'));
+  assert.throws(() => parseHead(head(['GET / HTTP/1.1', 'Host: other', 'X-Bad: a\u0000b']), memo), refused('RM_HTTP_MALFORMED'));
+  // A remembered line repeated where it may not be is still refused.
+  assert.throws(() => parseHead(head(['GET / HTTP/1.1', 'Host: other', 'Host: other']), memo), refused('RM_HTTP_MALFORMED'));
+  assert.throws(() => parseHead(head(['PUT / HTTP/1.1', 'Host: other', 'Accept: text/plain', 'Content-Length: 5', 'Content-Length: 5']), memo), refused('RM_HTTP_MALFORMED'));
 });

@@ -43,7 +43,14 @@ const single = new Set(['host', 'content-length', 'transfer-encoding']);
  * it. Throws RingmasterError (RM_HTTP_MALFORMED, RM_HTTP_VERSION, RM_HTTP_TRANSFER_CODING,
  * RM_HTTP_EXPECTATION) for anything that is not a well-formed HTTP/1.x request.
  */
-export function parseHead(text: string): RequestHead {
+/**
+ * The field lines of a connection's previous request, checked and split, by position: an agent
+ * sends most of the same lines in the same order on every request, and a line equal to the one
+ * in its place last time is taken as it was then, without being checked and split again.
+ */
+export type FieldMemo = { line: string; name: string; value: string }[];
+
+export function parseHead(text: string, memo?: FieldMemo): RequestHead {
   const firstEnd = text.indexOf('\r\n');
   const first = requestLine.exec(firstEnd < 0 ? text : text.slice(0, firstEnd));
   if (!first) throw malformed('malformed request line');
@@ -52,10 +59,18 @@ export function parseHead(text: string): RequestHead {
   }
   const minor = first[4] === '1' ? 1 : 0;
   const headers: IncomingHttpHeaders = {};
-  for (let at = firstEnd; at >= 0;) {
+  for (let at = firstEnd, i = 0; at >= 0; i++) {
     const from = at + 2;
     at = text.indexOf('\r\n', from);
-    addField(headers, at < 0 ? text.slice(from) : text.slice(from, at));
+    const line = at < 0 ? text.slice(from) : text.slice(from, at);
+    const known = memo?.[i];
+    if (known !== undefined && known.line === line) {
+      addValue(headers, known.name, known.value);
+      continue;
+    }
+    const field = splitField(line);
+    addValue(headers, field.name, field.value);
+    if (memo !== undefined && i <= memo.length && i < maxMemoLines) memo[i] = { line, name: field.name, value: field.value };
   }
 
   if (minor === 1 && headers.host === undefined) throw malformed('HTTP/1.1 request without a Host header');
@@ -104,7 +119,16 @@ function lowerName(rawName: string): string {
   return name;
 }
 
+/** Lines remembered per connection (FieldMemo). */
+const maxMemoLines = 32;
+
 function addField(headers: IncomingHttpHeaders, line: string): void {
+  const field = splitField(line);
+  addValue(headers, field.name, field.value);
+}
+
+/** A field line checked and split into its lower-case name and its value without surrounding blanks. */
+function splitField(line: string): { name: string; value: string } {
   const colon = line.indexOf(':');
   // A leading space or tab is obsolete line folding; a space before the colon is refused too.
   if (colon <= 0) throw malformed(line.length > 0 && (line[0] === ' ' || line[0] === '\t') ? 'folded header line' : 'malformed header line');
@@ -116,6 +140,10 @@ function addField(headers: IncomingHttpHeaders, line: string): void {
   const value = line.slice(start, end);
   if (badValueChar.test(value)) throw malformed(`control character in the value of ${name}`);
   if (name === '__proto__') throw malformed('invalid header name "__proto__"');
+  return { name, value };
+}
+
+function addValue(headers: IncomingHttpHeaders, name: string, value: string): void {
   const prev = headers[name];
   if (prev === undefined) {
     headers[name] = name === 'set-cookie' ? [value] : value;

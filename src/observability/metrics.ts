@@ -45,6 +45,9 @@ export type StateReading = {
 
 export type MetricsOptions = { read: () => Promise<StateReading>; now: () => number; defaultMetrics?: boolean };
 
+/** The keys of one series of each per-request tally; the requests' own by HTTP status. */
+type SeriesKeys = { where: string; bytes: string; upstream: string; byStatus: Map<number, string> };
+
 const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const queueBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -53,6 +56,7 @@ export class Metrics {
   #options: MetricsOptions;
   #m;
   #inFlight = 0;
+  #keys = new Map<string, Map<string, Map<string, Map<string, SeriesKeys>>>>();
 
   constructor(options: MetricsOptions) {
     this.#options = options;
@@ -131,16 +135,44 @@ export class Metrics {
     const pool = r.pool ?? '';
     const member = r.member ?? '';
     const endpoint = r.endpoint;
-    const status = String(r.status);
-    // Label values never hold U+0001 (configured names are checked; the rest are fixed lists).
-    const where = `${route}\u0001${pool}\u0001${member}\u0001${endpoint}`;
-    m.requests.add(`${where}\u0001${status}`, () => ({ route, pool, member, endpoint, status }));
-    m.duration.observe(where, () => ({ route, pool, member, endpoint }), r.durationMs / 1000);
-    m.bytes.add(`${route}\u0001${pool}\u0001${endpoint}`, () => ({ route, pool, endpoint }), r.bytes);
+    const keys = this.#keysOf(route, pool, member, endpoint);
+    let requestsKey = keys.byStatus.get(r.status);
+    if (requestsKey === undefined) {
+      requestsKey = `${keys.where}\u0001${r.status}`;
+      keys.byStatus.set(r.status, requestsKey);
+    }
+    m.requests.add(requestsKey, () => ({ route, pool, member, endpoint, status: String(r.status) }));
+    m.duration.observe(keys.where, () => ({ route, pool, member, endpoint }), r.durationMs / 1000);
+    m.bytes.add(keys.bytes, () => ({ route, pool, endpoint }), r.bytes);
     if (r.code !== undefined && r.code in errorCodes) m.errors.inc({ route, pool, code: r.code });
-    if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe(`${pool}\u0001${member}\u0001${endpoint}`, () => ({ pool, member, endpoint }), r.upstreamMs / 1000);
+    if (r.upstreamMs !== undefined && r.member !== undefined) m.upstream.observe(keys.upstream, () => ({ pool, member, endpoint }), r.upstreamMs / 1000);
     if (r.retries > 0) m.retries.inc({ pool }, r.retries);
     if (r.queueMs !== undefined) m.queueWait.observe(pool, () => ({ pool }), r.queueMs / 1000);
+  }
+
+  /**
+   * The tallies' keys for one route, pool, member and endpoint, made once: joined anew for each
+   * request, each key was a new string to hash. Label values never hold U+0001 (configured names
+   * are checked; the rest are fixed lists). Bounded by the names the configuration ever held.
+   */
+  #keysOf(route: string, pool: string, member: string, endpoint: string): SeriesKeys {
+    let byPool = this.#keys.get(route);
+    if (byPool === undefined) this.#keys.set(route, (byPool = new Map<string, Map<string, Map<string, SeriesKeys>>>()));
+    let byMember = byPool.get(pool);
+    if (byMember === undefined) byPool.set(pool, (byMember = new Map<string, Map<string, SeriesKeys>>()));
+    let byEndpoint = byMember.get(member);
+    if (byEndpoint === undefined) byMember.set(member, (byEndpoint = new Map<string, SeriesKeys>()));
+    let keys = byEndpoint.get(endpoint);
+    if (keys === undefined) {
+      keys = {
+        where: `${route}\u0001${pool}\u0001${member}\u0001${endpoint}`,
+        bytes: `${route}\u0001${pool}\u0001${endpoint}`,
+        upstream: `${pool}\u0001${member}\u0001${endpoint}`,
+        byStatus: new Map<number, string>(),
+      };
+      byEndpoint.set(endpoint, keys);
+    }
+    return keys;
   }
 
   tlsHandshake(listener: string, clientCert: 'verified' | 'none' | 'rejected', rejectedReason?: string): void {

@@ -48,7 +48,7 @@ type Hold = { release(outcome?: { compileMs?: number }): void };
 /** `sent`, when given, counts the body bytes written to the agent (the request's record). */
 export type Exchange = { req: AgentRequest; res: AgentResponse; peer: Peer; path: string; rawTarget: string; draining: () => boolean; log: Log; sent?: { bytes?: number | undefined } | undefined };
 
-export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string; queueMs?: number; upstreamMs?: number };
+export type ProxyOutcome = { status: number; member: string | undefined; attempts: number; code?: string | undefined; queueMs?: number | undefined; upstreamMs?: number | undefined };
 
 const catalogPath = /^\/puppet\/v[34]\/catalog(\/|$)/;
 const reportPath = /^\/puppet\/v3\/report\/[^/]+$/;
@@ -104,7 +104,7 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
     if (held.waitedMs !== undefined) queueMs = (queueMs ?? 0) + held.waitedMs;
     tried.add(member.name);
     const outcome = await exchange(ex, target, member, hold, compile ? txn ?? null : undefined, { method, path: ex.rawTarget, headers, body, headersTimeoutMs: route.responseHeadTimeoutMs, bodyTimeoutMs: target.settings.idleTimeoutMs });
-    if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, ...(outcome.code ? { code: outcome.code } : {}), ...(queueMs !== undefined ? { queueMs } : {}), ...(outcome.headMs !== undefined ? { upstreamMs: outcome.headMs } : {}) };
+    if (outcome.kind === 'answered') return { status: outcome.status, member: member.name, attempts: tried.size, code: outcome.code, queueMs, upstreamMs: outcome.headMs };
     const err = outcome.err;
     const kind = classify(err);
     if (kind === 'aborted') return { status: 499, member: member.name, attempts: tried.size, code: 'client-gone' };
@@ -127,7 +127,7 @@ export async function proxy(ex: Exchange, route: Route, target: ProxyTarget, log
   throw new RingmasterError(code, message, { details: { retryAfter: target.settings.retryAfterSeconds, attempts: tried.size } });
 }
 
-type Attempt = { kind: 'answered'; status: number; code?: string; headMs?: number } | { kind: 'failed'; err: Error };
+type Attempt = { kind: 'answered'; status: number; code?: string; headMs?: number | undefined } | { kind: 'failed'; err: Error };
 
 /** A member chosen for one try and what it holds there; `waitedMs` for a compile slot. */
 type Held = { member: Member; hold: Hold; waitedMs?: number };
@@ -178,7 +178,9 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
       hold.release(compileMs === undefined ? undefined : { compileMs });
       res.off('close', onClose);
       res.off('drain', onDrain);
-      resolve(a.kind === 'answered' && headMs !== undefined ? { ...a, headMs } : a);
+      // Each settle is given a fresh object, so the head's time is noted on it.
+      if (a.kind === 'answered') a.headMs = headMs;
+      resolve(a);
     };
     const onClose = () => {
       if (res.writableFinished) return;
