@@ -172,12 +172,14 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
   return new Promise<Attempt>((resolve) => {
     let started = false;
     let settled = false;
+    // Listened for from the first write the agent's connection could not take at once.
+    let waitingForDrain = false;
     const settle = (a: Attempt) => {
       if (settled) return;
       settled = true;
       hold.release(compileMs === undefined ? undefined : { compileMs });
       res.off('close', onClose);
-      res.off('drain', onDrain);
+      if (waitingForDrain) res.off('drain', onDrain);
       // Each settle is given a fresh object, so the head's time is noted on it.
       if (a.kind === 'answered') a.headMs = headMs;
       resolve(a);
@@ -201,11 +203,15 @@ function exchange(ex: Exchange, target: ProxyTarget, member: Member, hold: Hold,
         // A member shedding load asks for the connection to close; so does a draining ringmaster.
         const close = ex.draining() || (status === 503 && head.connection !== undefined && /close/i.test(head.connection));
         res.writeForwarded(status, head.forward, head.length, { close, date: !head.hasDate });
-        res.on('drain', onDrain);
       },
       data(chunk) {
         if (sent) sent.bytes = (sent.bytes ?? 0) + chunk.length;
-        if (!res.write(chunk)) control.pause();
+        if (res.write(chunk)) return;
+        if (!waitingForDrain) {
+          waitingForDrain = true;
+          res.on('drain', onDrain);
+        }
+        control.pause();
       },
       end() {
         res.end();
