@@ -100,7 +100,7 @@ export class Gateway {
       if (connectionSettingsChanged) for (const memberName of [...entry.connections.keys()]) this.#retire(entry, memberName);
       entry.config = p;
       entry.settings = poolSettings(p);
-      entry.target = this.#target(entry);
+      entry.target = this.#target(entry.pool, entry);
       summary.changed.push(name);
     }
     for (const [name, entry] of [...this.#pools]) {
@@ -206,13 +206,11 @@ export class Gateway {
       log: this.#log,
       probe: (member, timeoutMs, path) => this.#probe(base, member, timeoutMs, path),
     });
-    const entry = Object.assign(base, { pool }) as PoolEntry;
-    entry.target = this.#target(entry);
-    return entry;
+    return Object.assign(base, { pool, target: this.#target(pool, base) });
   }
 
-  #target(entry: PoolEntry): ProxyTarget {
-    return { pool: entry.pool, settings: entry.settings, connections: (m) => this.#connections(entry, m), now: () => this.#deps.clock.now(), observe: undefined };
+  #target(pool: Pool, base: PoolBase): ProxyTarget {
+    return { pool, settings: base.settings, connections: (m) => this.#connections(base, m), now: () => this.#deps.clock.now(), observe: undefined };
   }
 
   /**

@@ -39,17 +39,18 @@ const contentLength = /^\d{1,15}$/;
 const single = new Set(['host', 'content-length', 'transfer-encoding']);
 
 /**
- * Parses a request head: `text` is the latin1 text up to (not including) the blank line that ends
- * it. Throws RingmasterError (RM_HTTP_MALFORMED, RM_HTTP_VERSION, RM_HTTP_TRANSFER_CODING,
- * RM_HTTP_EXPECTATION) for anything that is not a well-formed HTTP/1.x request.
- */
-/**
  * The field lines of a connection's previous request, checked and split, by position: an agent
  * sends most of the same lines in the same order on every request, and a line equal to the one
  * in its place last time is taken as it was then, without being checked and split again.
  */
 export type FieldMemo = { line: string; name: string; value: string }[];
 
+/**
+ * Parses a request head: `text` is the latin1 text up to (not including) the blank line that ends
+ * it. Throws RingmasterError (RM_HTTP_MALFORMED, RM_HTTP_VERSION, RM_HTTP_TRANSFER_CODING,
+ * RM_HTTP_EXPECTATION) for anything that is not a well-formed HTTP/1.x request. `memo`, when given,
+ * is the connection's FieldMemo: read, and brought up to date with this request's lines.
+ */
 export function parseHead(text: string, memo?: FieldMemo): RequestHead {
   const firstEnd = text.indexOf('\r\n');
   const first = requestLine.exec(firstEnd < 0 ? text : text.slice(0, firstEnd));

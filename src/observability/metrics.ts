@@ -48,6 +48,13 @@ export type MetricsOptions = { read: () => Promise<StateReading>; now: () => num
 /** The keys of one series of each per-request tally; the requests' own by HTTP status. */
 type SeriesKeys = { where: string; bytes: string; upstream: string; byStatus: Map<number, string> };
 
+/** The map under `key` in `map`, made when missing. */
+function within<T>(map: Map<string, Map<string, T>>, key: string): Map<string, T> {
+  let inner = map.get(key);
+  if (inner === undefined) map.set(key, (inner = new Map<string, T>()));
+  return inner;
+}
+
 const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const queueBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -156,12 +163,7 @@ export class Metrics {
    * are checked; the rest are fixed lists). Bounded by the names the configuration ever held.
    */
   #keysOf(route: string, pool: string, member: string, endpoint: string): SeriesKeys {
-    let byPool = this.#keys.get(route);
-    if (byPool === undefined) this.#keys.set(route, (byPool = new Map<string, Map<string, Map<string, SeriesKeys>>>()));
-    let byMember = byPool.get(pool);
-    if (byMember === undefined) byPool.set(pool, (byMember = new Map<string, Map<string, SeriesKeys>>()));
-    let byEndpoint = byMember.get(member);
-    if (byEndpoint === undefined) byMember.set(member, (byEndpoint = new Map<string, SeriesKeys>()));
+    const byEndpoint = within(within(within(this.#keys, route), pool), member);
     let keys = byEndpoint.get(endpoint);
     if (keys === undefined) {
       keys = {

@@ -292,3 +292,13 @@ test('reload: a request in flight on a removed member finishes; new requests use
   assert.deepEqual(app.reload(changedListener).needsRestart, ['listeners']);
   await c.close();
 });
+
+test('reload: a kept pool answers with its changed settings at once', async () => {
+  const pools = { ...(gatewayConfig().pools ?? {}) };
+  app.reload(resolveConfig(gatewayConfig({ pools: { ...pools, deadonly: { ...pools.deadonly!, retryAfter: '9s' } } }), { stateDir }));
+  const d = await get('/dead/x', agent1);
+  assert.equal(d.status, 503);
+  assert.equal(d.headers['retry-after'], '9');
+  app.reload(resolveConfig(gatewayConfig(), { stateDir }));
+  assert.equal((await get('/dead/x', agent1)).headers['retry-after'], '7');
+});
